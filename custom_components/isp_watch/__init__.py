@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.start import async_at_started
 
-PLATFORMS: list[Platform] = []
+from .coordinator import IspWatchCoordinator, history_store
 
-type IspWatchConfigEntry = ConfigEntry[None]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+]
+
+
+@dataclass(slots=True, kw_only=True)
+class IspWatchRuntimeData:
+    """What a loaded config entry holds."""
+
+    coordinator: IspWatchCoordinator
+
+
+type IspWatchConfigEntry = ConfigEntry[IspWatchRuntimeData]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
-    """Set up ISP Watch from a config entry."""
+    """Set up ISP Watch: restore what is known; measure once Home Assistant runs."""
+    coordinator = IspWatchCoordinator(hass, entry)
+    await coordinator.async_load()
+    entry.runtime_data = IspWatchRuntimeData(coordinator=coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(
+        async_at_started(hass, lambda _hass: coordinator.async_start_schedule())
+    )
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
-    """Unload a config entry."""
+    """Unload a config entry; a running test is stopped by the coordinator."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> None:
+    """Forget the stored history of a removed entry."""
+    await history_store(hass, entry.entry_id).async_remove()

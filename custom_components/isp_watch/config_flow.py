@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
+import probatio
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
 
@@ -28,5 +28,5 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         return self.async_show_form(
             step_id="user",
-            data_schema=vol.Schema({vol.Required(CONF_ISP_NAME): str}),
+            data_schema=probatio.Schema({probatio.Required(CONF_ISP_NAME): str}),
         )

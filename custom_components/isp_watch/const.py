@@ -63,7 +63,7 @@ MIN_PING: Final = 1.0
 MAX_PING: Final = 10_000.0
 DEFAULT_SOURCE_ID: Final = "default"
 
-# Speed tests: a single socket operation may wait this long, a whole test at most the deadline.
+# Speed tests: one socket operation may wait this long, a whole test the deadline.
 SPEEDTEST_REQUEST_TIMEOUT: Final = 10.0
 SPEEDTEST_DEADLINE: Final = timedelta(minutes=3)
 

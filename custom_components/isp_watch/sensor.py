@@ -1,0 +1,181 @@
+"""Sensors: the measured speeds, what the tests cost, and the last test's details."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    EntityCategory,
+    UnitOfDataRate,
+    UnitOfInformation,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import IspWatchConfigEntry
+from .coordinator import LineSnapshot
+from .entity import IspWatchEntity
+from .speedtest_client import FailureKind, Measurement
+
+PARALLEL_UPDATES = 0
+
+RESULT_SUCCESS = "success"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IspWatchSensorDescription(SensorEntityDescription):
+    """How a sensor reads its value from the latest snapshot."""
+
+    value_fn: Callable[[LineSnapshot], float | int | str | datetime | None]
+    # Speeds from an old test are not the current speed: after a failed test they are
+    # unavailable, as in Home Assistant's own integrations, rather than stale.
+    needs_fresh_measurement: bool = False
+
+
+def _measured[ValueT](
+    read: Callable[[Measurement], ValueT],
+) -> Callable[[LineSnapshot], ValueT | None]:
+    return lambda snapshot: (
+        read(snapshot.last_measurement) if snapshot.last_measurement else None
+    )
+
+
+def _last_result(snapshot: LineSnapshot) -> str | None:
+    outcome = snapshot.last_outcome
+    if outcome is None:
+        return None
+    if isinstance(outcome, Measurement):
+        return RESULT_SUCCESS
+    return outcome.kind.value
+
+
+def _server(snapshot: LineSnapshot) -> str | None:
+    if snapshot.last_measurement is None:
+        return None
+    server = snapshot.last_measurement.server
+    return f"{server.sponsor}, {server.name} ({server.country})"
+
+
+SENSORS: tuple[IspWatchSensorDescription, ...] = (
+    IspWatchSensorDescription(
+        key="download",
+        translation_key="download",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        needs_fresh_measurement=True,
+        value_fn=_measured(lambda measurement: round(measurement.download_mbps, 2)),
+    ),
+    IspWatchSensorDescription(
+        key="upload",
+        translation_key="upload",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        needs_fresh_measurement=True,
+        value_fn=_measured(lambda measurement: round(measurement.upload_mbps, 2)),
+    ),
+    IspWatchSensorDescription(
+        key="ping",
+        translation_key="ping",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        needs_fresh_measurement=True,
+        value_fn=_measured(lambda measurement: round(measurement.ping_ms, 1)),
+    ),
+    IspWatchSensorDescription(
+        key="last_test_data",
+        translation_key="last_test_data",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda snapshot: (
+            snapshot.last_outcome.bytes_received + snapshot.last_outcome.bytes_sent
+            if snapshot.last_outcome
+            else None
+        ),
+    ),
+    IspWatchSensorDescription(
+        key="total_test_data",
+        translation_key="total_test_data",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda snapshot: snapshot.total_bytes,
+    ),
+    IspWatchSensorDescription(
+        key="server",
+        translation_key="server",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_server,
+    ),
+    IspWatchSensorDescription(
+        key="last_test",
+        translation_key="last_test",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda snapshot: (
+            snapshot.last_outcome.finished if snapshot.last_outcome else None
+        ),
+    ),
+    IspWatchSensorDescription(
+        key="last_test_result",
+        translation_key="last_test_result",
+        device_class=SensorDeviceClass.ENUM,
+        options=[RESULT_SUCCESS, *(kind.value for kind in FailureKind)],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_last_result,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IspWatchConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of a watched connection."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(
+        IspWatchSensor(coordinator, description) for description in SENSORS
+    )
+
+
+class IspWatchSensor(IspWatchEntity, SensorEntity):
+    """A value from the latest tests."""
+
+    entity_description: IspWatchSensorDescription
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Speeds are unavailable after a failed test; other values stay."""
+        if self.entity_description.needs_fresh_measurement and (
+            self.coordinator.data.last_test_failed
+        ):
+            return False
+        return super().available
+
+    @property
+    @override
+    def native_value(self) -> float | int | str | datetime | None:
+        """The value from the latest snapshot."""
+        return self.entity_description.value_fn(self.coordinator.data)

@@ -1,0 +1,277 @@
+"""Checks that hassfest and the HACS action would make, run offline with the suite.
+
+They read the repository as those validators do: the manifest, hacs.json, the brand
+images, and every translation key, step, error and abort reason the code uses.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from importlib import metadata
+import json
+from pathlib import Path
+import re
+import struct
+from typing import Any
+
+from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.const import Platform
+from homeassistant.loader import Manifest
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+INTEGRATION = ROOT / "custom_components" / "isp_watch"
+MANIFEST: Manifest = json.loads((INTEGRATION / "manifest.json").read_text())
+TRANSLATIONS: dict[str, Any] = json.loads(
+    (INTEGRATION / "translations" / "en.json").read_text()
+)
+ICONS: dict[str, Any] = json.loads((INTEGRATION / "icons.json").read_text())
+PLATFORM_FILES = {
+    platform.value: INTEGRATION / f"{platform.value}.py"
+    for platform in Platform
+    if (INTEGRATION / f"{platform.value}.py").exists()
+}
+HACS_KEYS = {
+    "name",
+    "content_in_root",
+    "zip_release",
+    "filename",
+    "hide_default_branch",
+    "country",
+    "homeassistant",
+    "hacs",
+    "persistent_directory",
+    "render_readme",
+}
+
+
+def _calls(path: Path) -> Iterator[ast.Call]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def _keyword(call: ast.Call, name: str) -> str | None:
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant):
+            return str(keyword.value.value)
+    return None
+
+
+def _has_keyword(call: ast.Call, name: str) -> bool:
+    return any(keyword.arg == name for keyword in call.keywords)
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def _translation(*path: str) -> Any:
+    node: Any = TRANSLATIONS
+    for part in path:
+        assert isinstance(node, dict), f"{'.'.join(path)}: {part} is not a section"
+        assert part in node, f"translations/en.json lacks {'.'.join(path)}"
+        node = node[part]
+    return node
+
+
+def test_manifest_fields() -> None:
+    """The manifest has what hassfest requires of a custom integration."""
+    assert MANIFEST["domain"] == INTEGRATION.name == "isp_watch"
+    assert MANIFEST["name"] == "ISP Watch"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", MANIFEST["version"])
+    assert MANIFEST["documentation"].startswith("https://")
+    assert MANIFEST["issue_tracker"].startswith("https://")
+    assert MANIFEST["codeowners"]
+    assert all(owner.startswith("@") for owner in MANIFEST["codeowners"])
+    assert MANIFEST["config_flow"] is True
+    assert MANIFEST["iot_class"] == "cloud_polling"
+    assert MANIFEST["integration_type"] == "service"
+    assert "speedtest" in MANIFEST["loggers"]
+    assert "tweepy" in MANIFEST["loggers"]
+
+
+def test_manifest_key_order() -> None:
+    """Hassfest wants domain and name first, then the keys in alphabetical order."""
+    keys = list(MANIFEST)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+
+
+def test_requirements_are_pinned_and_installed() -> None:
+    """The manifest pins exact versions, the ones the suite runs against."""
+    test_pins = {
+        name.lower(): version
+        for name, version in re.findall(
+            r"^([A-Za-z0-9_.-]+)==(\S+)",
+            (ROOT / "requirements_test.txt").read_text(),
+            re.MULTILINE,
+        )
+    }
+    for requirement in MANIFEST["requirements"]:
+        name, separator, version = requirement.partition("==")
+        assert separator, f"{requirement} is not pinned with =="
+        assert metadata.version(name) == version, f"{name} installed differs"
+        assert test_pins[name.lower()] == version, f"{name} differs in the test pins"
+
+
+def test_hacs_json() -> None:
+    """hacs.json has only keys HACS knows, and the Home Assistant the suite runs."""
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert set(hacs) <= HACS_KEYS
+    assert hacs["name"] == MANIFEST["name"]
+    assert hacs["homeassistant"] == HA_VERSION
+    for required in ("README.md", "LICENSE", "info.md"):
+        assert (ROOT / required).is_file(), required
+
+
+@pytest.mark.parametrize(
+    ("file_name", "size"), [("icon.png", 256), ("icon@2x.png", 512)]
+)
+def test_brand_images(file_name: str, size: int) -> None:
+    """Home Assistant serves brand/ icons of custom integrations at these sizes."""
+    data = (INTEGRATION / "brand" / file_name).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (size, size)
+
+
+def _flow_classes() -> Iterator[tuple[str, ast.ClassDef]]:
+    """Each flow class of config_flow.py with the translation section it uses."""
+    tree = ast.parse((INTEGRATION / "config_flow.py").read_text())
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        bases = {ast.unparse(base) for base in node.bases}
+        if any("OptionsFlow" in base for base in bases):
+            yield "options", node
+        elif any("ConfigFlow" in base for base in bases):
+            yield "config", node
+
+
+def _strings_in(node: ast.AST) -> Iterator[str]:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Constant) and isinstance(child.value, str):
+            yield child.value
+
+
+def test_flow_steps_errors_and_aborts_are_translated() -> None:
+    """Every form, menu, error and abort the flows can show has English text."""
+    found_flow = False
+    for section, flow in _flow_classes():
+        found_flow = True
+        for node in ast.walk(flow):
+            if isinstance(node, ast.Call):
+                name = _call_name(node)
+                if name in {"async_show_form", "async_show_menu"}:
+                    step_id = _keyword(node, "step_id")
+                    assert step_id, f"{section}: a form without a literal step_id"
+                    step = _translation(section, "step", step_id)
+                    assert "title" in step or "description" in step
+                    if name == "async_show_menu":
+                        for option in _strings_in(node.keywords[-1].value):
+                            if option != step_id:
+                                assert option in step.get("menu_options", {})
+                if name == "async_abort":
+                    reason = _keyword(node, "reason")
+                    assert reason, f"{section}: an abort without a literal reason"
+                    _translation(section, "abort", reason)
+                if name == "_abort_if_unique_id_configured":
+                    _translation(section, "abort", "already_configured")
+            # errors["base"] = "invalid_auth" and {"base": "cannot_connect"}
+            if isinstance(node, ast.Assign) and isinstance(
+                node.targets[0], ast.Subscript
+            ):
+                target = ast.unparse(node.targets[0].value)
+                if target == "errors" and isinstance(node.value, ast.Constant):
+                    _translation(section, "error", str(node.value.value))
+            if (
+                isinstance(node, ast.Dict)
+                and node.keys
+                and all(isinstance(key, ast.Constant) for key in node.keys)
+                and any(
+                    isinstance(key, ast.Constant) and key.value == "base"
+                    for key in node.keys
+                )
+            ):
+                for value in node.values:
+                    if isinstance(value, ast.Constant):
+                        _translation(section, "error", str(value.value))
+        methods = {
+            item.name for item in flow.body if isinstance(item, ast.AsyncFunctionDef)
+        }
+        if "async_step_reauth" in methods:
+            _translation("config", "abort", "reauth_successful")
+        if "async_step_reconfigure" in methods:
+            _translation("config", "abort", "reconfigure_successful")
+    assert found_flow
+
+
+def test_form_fields_have_labels_and_descriptions() -> None:
+    """Each field of each step has a label and a description for the user."""
+    for section in ("config", "options"):
+        for step_id, step in TRANSLATIONS.get(section, {}).get("step", {}).items():
+            labels = step.get("data", {})
+            descriptions = step.get("data_description", {})
+            assert set(labels) == set(descriptions), f"{section}.step.{step_id}"
+
+
+def test_entity_translation_keys() -> None:
+    """Every entity translation key in code has a name, and icons match entities."""
+    used: dict[str, set[str]] = {}
+    for platform, path in PLATFORM_FILES.items():
+        for call in _calls(path):
+            key = _keyword(call, "translation_key")
+            if key and not _has_keyword(call, "translation_domain"):
+                used.setdefault(platform, set()).add(key)
+    assert used, "no entity descriptions found"
+    for platform, keys in used.items():
+        for key in keys:
+            assert "name" in _translation("entity", platform, key)
+    translated = {
+        platform: set(entities)
+        for platform, entities in TRANSLATIONS.get("entity", {}).items()
+    }
+    assert translated == used, "translations name entities the code does not have"
+    for platform, entities in ICONS.get("entity", {}).items():
+        for key, icon in entities.items():
+            assert key in used.get(platform, set()), f"icon for unknown {key}"
+            for value in [icon.get("default"), *icon.get("state", {}).values()]:
+                assert value is None or value.startswith("mdi:")
+
+
+def test_exceptions_and_issues_are_translated() -> None:
+    """Errors raised to users and repair issues have English text."""
+    for path in INTEGRATION.glob("*.py"):
+        for call in _calls(path):
+            key = _keyword(call, "translation_key")
+            if key is None:
+                continue
+            if _has_keyword(call, "translation_domain"):
+                assert "message" in _translation("exceptions", key)
+            elif _call_name(call) == "async_create_issue":
+                issue = _translation("issues", key)
+                assert "title" in issue
+                assert "description" in issue or "fix_flow" in issue
+
+
+def test_services_are_consistent() -> None:
+    """services.yaml, its translations and its icons name the same services."""
+    services_file = INTEGRATION / "services.yaml"
+    services = (
+        yaml.safe_load(services_file.read_text()) or {}
+        if services_file.exists()
+        else {}
+    )
+    assert set(services) == set(TRANSLATIONS.get("services", {}))
+    assert set(services) == set(ICONS.get("services", {}))
+    for service, definition in services.items():
+        fields = set((definition or {}).get("fields", {}))
+        assert fields == set(TRANSLATIONS["services"][service].get("fields", {}))
