@@ -10,10 +10,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
 from .coordinator import IspWatchCoordinator, history_store
+from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.NOTIFY,
     Platform.SENSOR,
 ]
 
@@ -23,6 +25,7 @@ class IspWatchRuntimeData:
     """What a loaded config entry holds."""
 
     coordinator: IspWatchCoordinator
+    sender: TweetSender | None
 
 
 type IspWatchConfigEntry = ConfigEntry[IspWatchRuntimeData]
@@ -32,7 +35,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> 
     """Set up ISP Watch: restore what is known; measure once Home Assistant runs."""
     coordinator = IspWatchCoordinator(hass, entry)
     await coordinator.async_load()
-    entry.runtime_data = IspWatchRuntimeData(coordinator=coordinator)
+    sender = None
+    if (credentials := credentials_from_entry(entry)) is not None:
+        sender = TweetSender(hass, entry, credentials)
+        await sender.async_load()
+        entry.async_on_unload(sender.async_shutdown)
+    entry.runtime_data = IspWatchRuntimeData(coordinator=coordinator, sender=sender)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(
         async_at_started(hass, lambda _hass: coordinator.async_start_schedule())
@@ -48,3 +56,4 @@ async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) ->
 async def async_remove_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> None:
     """Forget the stored history of a removed entry."""
     await history_store(hass, entry.entry_id).async_remove()
+    await outbox_store(hass, entry.entry_id).async_remove()

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import override
+from typing import Any, override
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_ISP_NAME, DOMAIN
 from .coordinator import IspWatchCoordinator
+
+
+def connection_device(entry: ConfigEntry[Any]) -> DeviceInfo:
+    """The service device that stands for one watched connection."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.data[CONF_ISP_NAME],
+        manufacturer="ISP Watch",
+        model="Internet connection",
+        entry_type=DeviceEntryType.SERVICE,
+    )
 
 
 class IspWatchEntity(CoordinatorEntity[IspWatchCoordinator]):
@@ -25,13 +37,7 @@ class IspWatchEntity(CoordinatorEntity[IspWatchCoordinator]):
         entry = coordinator.config_entry
         self.entity_description = description
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.data[CONF_ISP_NAME],
-            manufacturer="ISP Watch",
-            model="Internet connection",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = connection_device(entry)
 
     @override
     async def async_update(self) -> None:

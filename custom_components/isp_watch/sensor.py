@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -21,11 +21,13 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import IspWatchConfigEntry
 from .coordinator import LineSnapshot
-from .entity import IspWatchEntity
+from .entity import IspWatchEntity, connection_device
 from .speedtest_client import FailureKind, Measurement
+from .tweet_sender import TweetSender
 
 PARALLEL_UPDATES = 0
 
@@ -154,9 +156,12 @@ async def async_setup_entry(
 ) -> None:
     """Add the sensors of a watched connection."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
+    entities: list[SensorEntity] = [
         IspWatchSensor(coordinator, description) for description in SENSORS
-    )
+    ]
+    if (sender := entry.runtime_data.sender) is not None:
+        entities.append(OutboxSensor(entry, sender))
+    async_add_entities(entities)
 
 
 class IspWatchSensor(IspWatchEntity, SensorEntity):
@@ -179,3 +184,55 @@ class IspWatchSensor(IspWatchEntity, SensorEntity):
     def native_value(self) -> float | int | str | datetime | None:
         """The value from the latest snapshot."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+OUTBOX = SensorEntityDescription(
+    key="outbox",
+    translation_key="outbox",
+    native_unit_of_measurement="posts",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+
+
+class OutboxSensor(SensorEntity):
+    """Posts waiting to go out, with the last post and the last error."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, entry: IspWatchConfigEntry, sender: TweetSender) -> None:
+        """Attach the sensor to the connection's device."""
+        self.entity_description = OUTBOX
+        self._attr_unique_id = f"{entry.entry_id}_{OUTBOX.key}"
+        self._attr_device_info = connection_device(entry)
+        self._sender = sender
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the queue."""
+        self.async_on_remove(self._sender.async_add_listener(self.async_write_ha_state))
+
+    @property
+    @override
+    def native_value(self) -> int:
+        """How many posts are queued."""
+        return len(self._sender.outbox.items)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The last post and why the queue is waiting, if it is."""
+        outbox = self._sender.outbox
+        last = outbox.last_sent
+        return {
+            "dry_run": self._sender.dry_run,
+            "paused_reason": outbox.paused_reason,
+            "last_error": outbox.last_error,
+            "last_post_time": last.sent_at.isoformat() if last else None,
+            "last_post_text": last.text if last else None,
+            "last_post_url": last.url if last else None,
+            "next_attempt": (
+                when.isoformat()
+                if (when := outbox.next_attempt_at(dt_util.utcnow()))
+                else None
+            ),
+        }
