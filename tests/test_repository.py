@@ -15,11 +15,11 @@ import re
 import struct
 from typing import Any
 
-from homeassistant.const import __version__ as HA_VERSION
-from homeassistant.const import Platform
-from homeassistant.loader import Manifest
 import pytest
 import yaml
+
+from homeassistant.const import Platform, __version__ as ha_version
+from homeassistant.loader import Manifest
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "isp_watch"
@@ -127,7 +127,7 @@ def test_hacs_json() -> None:
     hacs = json.loads((ROOT / "hacs.json").read_text())
     assert set(hacs) <= HACS_KEYS
     assert hacs["name"] == MANIFEST["name"]
-    assert hacs["homeassistant"] == HA_VERSION
+    assert hacs["homeassistant"] == ha_version
     for required in ("README.md", "LICENSE", "info.md"):
         assert (ROOT / required).is_file(), required
 
