@@ -16,7 +16,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import IspWatchConfigEntry
 from .entity import IspWatchEntity
-from .evaluation import LineState, Outage
+from .evaluation import LineState, Metric, Outage
 
 PARALLEL_UPDATES = 0
 
@@ -48,9 +48,9 @@ def _slow_attributes(line: LineState) -> Mapping[str, Any]:
     thresholds = evidence.thresholds
     return {
         "violated": [metric.value for metric in evidence.violated],
-        "median_download": round(evidence.medians["download"], 2),
-        "median_upload": round(evidence.medians["upload"], 2),
-        "median_ping": round(evidence.medians["ping"], 1),
+        "median_download": round(evidence.medians[Metric.DOWNLOAD], 2),
+        "median_upload": round(evidence.medians[Metric.UPLOAD], 2),
+        "median_ping": round(evidence.medians[Metric.PING], 1),
         "min_download": thresholds.min_download_mbps,
         "min_upload": thresholds.min_upload_mbps,
         "max_ping": thresholds.max_ping_ms,

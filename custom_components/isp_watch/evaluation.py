@@ -1,35 +1,61 @@
-"""Decide from the test history whether the line is slow or down, and when to test next.
+"""Judge the line from the test history: slow, restored, outage; when to test next.
 
-The judgement is a pure replay of the persisted history, oldest first, so the state
-survives restarts without being stored itself and is the same however often it is
-computed.
+Everything here is a pure function of the persisted history, the user's thresholds and
+the clock, so the judgement survives restarts without storage of its own and can be
+replayed in tests and benchmarks exactly as Home Assistant sees it.
 
-Why a median over several tests: one test can be dragged down by a download in the
-house or a busy test server; the median of three ignores one such outlier in either
-direction. Why hysteresis: a line hovering around a limit would otherwise switch
-between slow and fine with every test and produce one complaint per switch.
+Why the median of several tests: one bad result says more about the house than about the
+line (a download running, a busy test server, Wi-Fi noise). The median of three ignores
+one outlier in either direction, while a line that really is slow drags every test down
+and so the median too. A mean would let one 5 Mbit/s result pull a good line below a
+limit, and "every test slow" would let one lucky result hide a slow evening.
+
+Why hysteresis: a line that hovers around a limit would flip between slow and fine with
+every test, and each flip to slow could send another complaint. The line is declared
+slow at the limit but fine again only once the medians clear it by a margin.
+
+Why outages are told apart from a slow line: a failed test is not a 0 Mbit/s result.
+Failures never enter a median; those that show the internet itself is unreachable open
+an outage, and those that show only the test service failing are neither slow nor
+outage.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from statistics import median
+import math
+import statistics
+from typing import Final
 
 from .speedtest_client import FailureKind, Measurement, TestFailure, TestOutcome
 
-# Failures that mean the internet itself is unreachable. A speedtest.net that answers
-# 403/5xx (SERVICE_UNAVAILABLE) or numbers that fail validation (INVALID_RESULT) prove
-# the line works, so they are never an outage. A test that times out or finds no
-# reachable server on a line that cannot even fetch the configuration is already a
-# CONNECTION failure, so TIMEOUT and NO_SERVER alone do not start an outage either.
-OUTAGE_KINDS = frozenset({FailureKind.CONNECTION})
+# Failures that say the internet could not be reached. A black-holed line (modem up,
+# upstream dead) does not refuse connections, it lets them time out, so a timeout counts
+# as well: leaving it out would miss the most common real outage.
+OUTAGE_FAILURE_KINDS: Final = frozenset({FailureKind.CONNECTION, FailureKind.TIMEOUT})
+# Failures that could only happen after speedtest.net answered (its configuration and
+# server list were fetched before any of these can arise): the internet works, the test
+# service does not. They are never an outage, and they end one.
+INTERNET_ANSWERED_FAILURE_KINDS: Final = frozenset(
+    {
+        FailureKind.SERVICE_UNAVAILABLE,
+        FailureKind.NO_SERVER,
+        FailureKind.INVALID_RESULT,
+    }
+)
+# A cancelled test (user, shutdown) tells nothing about the line either way.
+
+# Medians within this relative distance of a limit count as on it, so that 55 Mbit/s
+# restores a 50 Mbit/s limit with a 10% margin despite 50 * 1.1 == 55.00000000000001.
+_RELATIVE_TOLERANCE: Final = 1e-9
 
 
 class Metric(StrEnum):
-    """What a speed test measures."""
+    """A quantity a speed test measures and a threshold limits."""
 
     DOWNLOAD = "download"
     UPLOAD = "upload"
@@ -38,16 +64,34 @@ class Metric(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
-    """The worst the user accepts."""
+    """The limits the user accepts: at least this fast, at most this much delay."""
 
     min_download_mbps: float
     min_upload_mbps: float
     max_ping_ms: float
 
+    def limit(self, metric: Metric) -> float:
+        """The limit that applies to a metric."""
+        match metric:
+            case Metric.DOWNLOAD:
+                return self.min_download_mbps
+            case Metric.UPLOAD:
+                return self.min_upload_mbps
+            case Metric.PING:
+                return self.max_ping_ms
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvaluationSettings:
-    """How much evidence a judgement needs."""
+    """How much evidence the judgement of the line needs.
+
+    Attributes:
+        window: Successful tests whose median is judged.
+        max_age: Tests that finished longer ago than this no longer count.
+        hysteresis: Relative margin by which every metric that made the line slow must
+            clear its limit before the line counts as fine again (0.10: a 50 Mbit/s
+            minimum is restored at 55 Mbit/s, a 100 ms maximum at 90 ms).
+    """
 
     window: int = 3
     max_age: timedelta = timedelta(hours=6)
@@ -56,7 +100,18 @@ class EvaluationSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
-    """The medians of the latest window of tests, and what they violate."""
+    """The window of tests the judgement rests on, as a message to the ISP quotes it.
+
+    Attributes:
+        medians: Median of each metric over the window.
+        violated: Metrics that make or keep the line slow, in Metric order: on the wrong
+            side of their limit, or, during a slow episode, not yet back past it by the
+            hysteresis margin. Empty exactly when the line is judged fine.
+        thresholds: The limits the medians were judged against.
+        first_test: When the earliest test of the window started.
+        last_test: When the latest test of the window finished.
+        tests: How many tests the window holds.
+    """
 
     medians: Mapping[Metric, float]
     violated: tuple[Metric, ...]
@@ -68,20 +123,39 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outage:
-    """A time the internet could not be reached."""
+    """A time the internet could not be reached.
+
+    Attributes:
+        start: When the first test that could not reach the internet finished.
+        end: When the first outcome that reached it again finished; None while ongoing.
+    """
 
     start: datetime
     end: datetime | None = None
 
     @property
     def duration(self) -> timedelta | None:
-        """How long it lasted; None while it goes on."""
-        return None if self.end is None else self.end - self.start
+        """How long the outage lasted; None while it goes on."""
+        if self.end is None:
+            return None
+        return self.end - self.start
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineState:
-    """The judgement of the line after the whole history."""
+    """The judgement of the line after replaying its history.
+
+    Attributes:
+        slow: Whether a slow episode is going on.
+        slow_since: When the current slow episode was confirmed.
+        evidence: The latest window, whether slow or not; None without enough recent
+            tests. A slow episode holds while evidence is missing: it can neither be
+            confirmed nor restored without it.
+        outage: The ongoing outage.
+        last_outage: The most recent outage that ended.
+        confirm_tests_used: Tests run after the result that raised the current suspicion
+            (a single result past a limit while the line is not slow); 0 without one.
+    """
 
     slow: bool
     slow_since: datetime | None
@@ -91,69 +165,56 @@ class LineState:
     confirm_tests_used: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScheduleSettings:
-    """How often the line is tested and probed."""
-
-    interval: timedelta = timedelta(minutes=60)
-    confirm_delay: timedelta = timedelta(minutes=10)
-    max_confirm_tests: int = 2
-    outage_probe_interval: timedelta = timedelta(minutes=2)
-
-
-class CheckKind(StrEnum):
-    """What the next check is."""
-
-    FULL_TEST = "full_test"
-    PROBE = "probe"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NextCheck:
-    """When to check the line next, and how."""
-
-    kind: CheckKind
-    delay: timedelta
-    reason: str
-
-
-def violations(
-    measurement_medians: Mapping[Metric, float],
-    thresholds: Thresholds,
-    margin: float = 0.0,
-) -> tuple[Metric, ...]:
-    """The metrics on the wrong side of their limit, moved by a relative margin."""
-    violated: list[Metric] = []
-    if measurement_medians[Metric.DOWNLOAD] < thresholds.min_download_mbps * (
-        1 + margin
-    ):
-        violated.append(Metric.DOWNLOAD)
-    if measurement_medians[Metric.UPLOAD] < thresholds.min_upload_mbps * (1 + margin):
-        violated.append(Metric.UPLOAD)
-    if measurement_medians[Metric.PING] > thresholds.max_ping_ms * (1 - margin):
-        violated.append(Metric.PING)
-    return tuple(violated)
-
-
-def _medians(window: Sequence[Measurement]) -> dict[Metric, float]:
+def measured_values(measurement: Measurement) -> dict[Metric, float]:
+    """The metrics of one measurement."""
     return {
-        Metric.DOWNLOAD: median(item.download_mbps for item in window),
-        Metric.UPLOAD: median(item.upload_mbps for item in window),
-        Metric.PING: median(item.ping_ms for item in window),
+        Metric.DOWNLOAD: measurement.download_mbps,
+        Metric.UPLOAD: measurement.upload_mbps,
+        Metric.PING: measurement.ping_ms,
     }
 
 
-def _below_thresholds(measurement: Measurement, thresholds: Thresholds) -> bool:
-    return bool(
-        violations(
-            {
-                Metric.DOWNLOAD: measurement.download_mbps,
-                Metric.UPLOAD: measurement.upload_mbps,
-                Metric.PING: measurement.ping_ms,
-            },
-            thresholds,
-        )
+def metrics_violated(
+    values: Mapping[Metric, float], thresholds: Thresholds, margin: float = 0.0
+) -> tuple[Metric, ...]:
+    """The metrics on the wrong side of their limit, in Metric order.
+
+    Args:
+        values: A value per metric: one measurement, or medians.
+        thresholds: The limits.
+        margin: How far past its limit a value must be to count as fine: 0.1 asks
+            for 10% more speed and 10% less ping.
+    """
+    violated: list[Metric] = []
+    for metric in Metric:
+        value = values[metric]
+        if metric is Metric.PING:
+            good = _at_most(value, thresholds.limit(metric) * (1 - margin))
+        else:
+            good = _at_least(value, thresholds.limit(metric) * (1 + margin))
+        if not good:
+            violated.append(metric)
+    return tuple(violated)
+
+
+def is_outage_failure(outcome: TestOutcome) -> bool:
+    """Whether the outcome shows that the internet could not be reached."""
+    return isinstance(outcome, TestFailure) and outcome.kind in OUTAGE_FAILURE_KINDS
+
+
+def internet_answered(outcome: TestOutcome) -> bool:
+    """Whether the outcome shows that the internet could be reached."""
+    return isinstance(outcome, Measurement) or (
+        outcome.kind in INTERNET_ANSWERED_FAILURE_KINDS
     )
+
+
+def latest_measurement(history: Sequence[TestOutcome]) -> Measurement | None:
+    """The most recent successful test, if any."""
+    for outcome in reversed(history):
+        if isinstance(outcome, Measurement):
+            return outcome
+    return None
 
 
 def evaluate(
@@ -162,68 +223,182 @@ def evaluate(
     settings: EvaluationSettings,
     now: datetime,
 ) -> LineState:
-    """Replay the history and judge the line as of `now`."""
-    slow = False
-    slow_since: datetime | None = None
-    evidence: Evidence | None = None
-    outage: Outage | None = None
-    last_outage: Outage | None = None
-    confirm_tests_used = 0
-    suspicious = False
-    recent: list[Measurement] = []
+    """Judge the line by replaying its whole history in order.
 
+    The state is derived from the persisted history alone; hysteresis and the outage in
+    progress come from the order of the outcomes. Each successful test re-judges the
+    window that ends with it; failures never enter a window.
+
+    Args:
+        history: Test outcomes, oldest first.
+        thresholds: The limits the user accepts.
+        settings: How much evidence a judgement needs.
+        now: The current time; the evidence shown must be within max_age of it.
+    """
+    replay = _Replay(thresholds, settings)
     for outcome in history:
-        if isinstance(outcome, TestFailure):
-            if outcome.kind in OUTAGE_KINDS and outage is None:
-                outage = Outage(start=outcome.finished)
-            continue
-        if outage is not None:
-            last_outage = Outage(start=outage.start, end=outcome.finished)
-            outage = None
-        recent = [
-            item
-            for item in [*recent, outcome][-settings.window :]
-            if outcome.finished - item.finished <= settings.max_age
-        ]
-        below = _below_thresholds(outcome, thresholds)
-        if not slow and suspicious and below:
-            confirm_tests_used += 1
-        elif not slow:
-            confirm_tests_used = 0
-        suspicious = below and not slow
-        evidence = None
-        if len(recent) < settings.window:
-            continue
-        medians = _medians(recent)
-        violated = violations(medians, thresholds)
-        evidence = Evidence(
+        replay.add(outcome)
+    return replay.state(now)
+
+
+class _Replay:
+    """The judgement while the history is replayed, one outcome at a time."""
+
+    def __init__(self, thresholds: Thresholds, settings: EvaluationSettings) -> None:
+        self._thresholds = thresholds
+        self._settings = settings
+        self._recent: deque[Measurement] = deque(maxlen=max(settings.window, 1))
+        self._slow = False
+        self._slow_since: datetime | None = None
+        # Every metric that was past its limit during the slow episode: each must clear
+        # the margin before the episode ends, not only the one that started it.
+        self._episode_metrics: set[Metric] = set()
+        self._outage_start: datetime | None = None
+        self._last_outage: Outage | None = None
+        self._suspect = False
+        self._confirm_tests_used = 0
+
+    def add(self, outcome: TestOutcome) -> None:
+        """Take the next outcome into account."""
+        if is_outage_failure(outcome):
+            if self._outage_start is None:
+                self._outage_start = outcome.finished
+            # Probes and tests that cannot reach the internet are not confirmations.
+            return
+        if internet_answered(outcome) and self._outage_start is not None:
+            self._last_outage = Outage(start=self._outage_start, end=outcome.finished)
+            self._outage_start = None
+        if isinstance(outcome, Measurement):
+            self._recent.append(outcome)
+            window = self._window(outcome.finished)
+            if window is not None:
+                self._judge(window)
+            self._follow_suspicion(outcome)
+        elif self._suspect:
+            # A confirmation that failed still used its turn, so that a failing test
+            # service cannot make the confirmations go on for ever.
+            self._confirm_tests_used += 1
+
+    def state(self, now: datetime) -> LineState:
+        """The judgement after every outcome so far, seen at `now`."""
+        window = self._window(now)
+        return LineState(
+            slow=self._slow,
+            slow_since=self._slow_since,
+            evidence=None if window is None else self._evidence(window),
+            outage=None
+            if self._outage_start is None
+            else Outage(start=self._outage_start),
+            last_outage=self._last_outage,
+            confirm_tests_used=self._confirm_tests_used if self._suspect else 0,
+        )
+
+    def _window(self, at: datetime) -> tuple[Measurement, ...] | None:
+        """The last `window` successful tests if all are recent enough at `at`."""
+        if len(self._recent) < self._settings.window:
+            return None
+        if any(at - item.finished > self._settings.max_age for item in self._recent):
+            return None
+        return tuple(self._recent)
+
+    def _judge(self, window: tuple[Measurement, ...]) -> None:
+        medians = _medians(window)
+        violated = metrics_violated(medians, self._thresholds)
+        if not self._slow:
+            if violated:
+                self._slow = True
+                self._slow_since = window[-1].finished
+                self._episode_metrics = set(violated)
+            return
+        self._episode_metrics.update(violated)
+        if not self._still_slow(medians):
+            self._slow = False
+            self._slow_since = None
+            self._episode_metrics = set()
+
+    def _still_slow(self, medians: Mapping[Metric, float]) -> tuple[Metric, ...]:
+        """Metrics of the slow episode not yet back past their limit with the margin."""
+        short = metrics_violated(medians, self._thresholds, self._settings.hysteresis)
+        return tuple(metric for metric in short if metric in self._episode_metrics)
+
+    def _follow_suspicion(self, measurement: Measurement) -> None:
+        """Open, continue or close the suspicion that a single bad result raised."""
+        if self._slow or not metrics_violated(
+            measured_values(measurement), self._thresholds
+        ):
+            self._suspect = False
+            self._confirm_tests_used = 0
+        elif self._suspect:
+            self._confirm_tests_used += 1
+        else:
+            self._suspect = True
+            self._confirm_tests_used = 0
+
+    def _evidence(self, window: tuple[Measurement, ...]) -> Evidence:
+        medians = _medians(window)
+        violated = (
+            self._still_slow(medians)
+            if self._slow
+            else metrics_violated(medians, self._thresholds)
+        )
+        return Evidence(
             medians=medians,
             violated=violated,
-            thresholds=thresholds,
-            first_test=recent[0].finished,
-            last_test=recent[-1].finished,
-            tests=len(recent),
+            thresholds=self._thresholds,
+            first_test=min(item.started for item in window),
+            last_test=max(item.finished for item in window),
+            tests=len(window),
         )
-        if not slow and violated:
-            slow, slow_since, suspicious, confirm_tests_used = (
-                True,
-                outcome.finished,
-                False,
-                0,
-            )
-        elif slow and not violations(medians, thresholds, settings.hysteresis):
-            slow, slow_since = False, None
 
-    if evidence is not None and now - evidence.last_test > settings.max_age:
-        evidence = None
-    return LineState(
-        slow=slow,
-        slow_since=slow_since,
-        evidence=evidence,
-        outage=outage,
-        last_outage=last_outage,
-        confirm_tests_used=confirm_tests_used if suspicious else 0,
-    )
+
+def _medians(window: Sequence[Measurement]) -> dict[Metric, float]:
+    """The median of every metric over the window."""
+    return {
+        metric: statistics.median(measured_values(item)[metric] for item in window)
+        for metric in Metric
+    }
+
+
+def _at_least(value: float, limit: float) -> bool:
+    return value >= limit or math.isclose(value, limit, rel_tol=_RELATIVE_TOLERANCE)
+
+
+def _at_most(value: float, limit: float) -> bool:
+    return value <= limit or math.isclose(value, limit, rel_tol=_RELATIVE_TOLERANCE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSettings:
+    """When tests and probes run.
+
+    Attributes:
+        interval: Time between regular full tests.
+        confirm_delay: Time before a test that confirms a single bad result.
+        max_confirm_tests: Confirmation tests at most per suspicion; afterwards the
+            regular interval applies again, so a noisy line cannot eat the data plan.
+        outage_probe_interval: Time between cheap probes while the internet is down.
+    """
+
+    interval: timedelta = timedelta(minutes=60)
+    confirm_delay: timedelta = timedelta(minutes=10)
+    max_confirm_tests: int = 2
+    outage_probe_interval: timedelta = timedelta(minutes=2)
+
+
+class CheckKind(StrEnum):
+    """What the next check does."""
+
+    FULL_TEST = "full_test"
+    PROBE = "probe"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NextCheck:
+    """The next check: what, how long after the latest outcome, and why."""
+
+    kind: CheckKind
+    delay: timedelta
+    reason: str
 
 
 def next_check(
@@ -232,32 +407,47 @@ def next_check(
     thresholds: Thresholds,
     schedule: ScheduleSettings,
 ) -> NextCheck:
-    """When and how to check next: probe in an outage, confirm a suspicion sooner."""
+    """Decide the next check: probe an outage, confirm a suspicion sooner, or wait.
+
+    A single result past a limit is only a suspicion; confirming it within minutes
+    instead of hours shortens the time to a judgement, and the bound on confirmation
+    tests keeps a line that is merely noisy from using much more data than usual.
+
+    Args:
+        state: The judgement of the line from evaluate().
+        history: The same history, oldest first.
+        thresholds: The same thresholds evaluate() used.
+        schedule: The user's timing.
+    """
     if state.outage is not None:
         return NextCheck(
             kind=CheckKind.PROBE,
             delay=schedule.outage_probe_interval,
-            reason="outage",
+            reason=(
+                f"outage since {state.outage.start.isoformat(timespec='minutes')}: "
+                "probing until the internet answers"
+            ),
         )
-    last = history[-1] if history else None
-    if (
-        isinstance(last, Measurement)
-        and not state.slow
-        and _below_thresholds(last, thresholds)
-        and state.confirm_tests_used < schedule.max_confirm_tests
-    ):
-        return NextCheck(
-            kind=CheckKind.FULL_TEST,
-            delay=schedule.confirm_delay,
-            reason="confirm a slow result",
-        )
+    latest = latest_measurement(history)
+    if not state.slow and latest is not None:
+        violated = metrics_violated(measured_values(latest), thresholds)
+        if violated and state.confirm_tests_used < schedule.max_confirm_tests:
+            metrics = ", ".join(violated)
+            return NextCheck(
+                kind=CheckKind.FULL_TEST,
+                delay=min(schedule.confirm_delay, schedule.interval),
+                reason=(
+                    f"confirming {metrics} past the limit: confirmation test "
+                    f"{state.confirm_tests_used + 1} of {schedule.max_confirm_tests}"
+                ),
+            )
     return NextCheck(
-        kind=CheckKind.FULL_TEST, delay=schedule.interval, reason="schedule"
+        kind=CheckKind.FULL_TEST, delay=schedule.interval, reason="regular test"
     )
 
 
 def data_used_since(history: Sequence[TestOutcome], since: datetime) -> int:
-    """Bytes received and sent by the tests that finished at or after `since`."""
+    """Bytes received and sent by the tests and probes finished at or after `since`."""
     return sum(
         outcome.bytes_received + outcome.bytes_sent
         for outcome in history
@@ -266,14 +456,21 @@ def data_used_since(history: Sequence[TestOutcome], since: datetime) -> int:
 
 
 def start_of_month(now: datetime) -> datetime:
-    """The first instant of the month of `now`, in UTC.
+    """Midnight on the first day of `now`'s month, in `now`'s own time zone.
 
-    UTC rather than local time: a budget that resets a few hours off local midnight
-    on the first of the month makes no practical difference, and UTC never repeats
-    or skips an hour.
+    The coordinator passes UTC, so monthly data budgets run from UTC month to UTC month:
+    up to a day off the calendar month of a user far from UTC, which a budget tolerates.
+
+    Raises:
+        ValueError: `now` has no time zone.
     """
-    utc = now.astimezone(UTC)
-    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if now.tzinfo is None:
+        raise ValueError("start_of_month needs an aware datetime")
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start.tzinfo is UTC:
+        return start
+    # Round-trip through UTC so a fixed offset or DST change resolves to a real instant.
+    return start.astimezone(UTC).astimezone(now.tzinfo)
 
 
 def prune_history(
@@ -283,9 +480,16 @@ def prune_history(
     min_age: timedelta = timedelta(days=7),
     min_count: int = 500,
 ) -> list[TestOutcome]:
-    """Keep every outcome younger than `min_age` and at least the last `min_count`."""
-    keep_from = max(len(history) - min_count, 0)
-    for index, outcome in enumerate(history):
-        if index >= keep_from or now - outcome.finished <= min_age:
-            return list(history[index:])
-    return []
+    """The outcomes worth keeping, oldest first.
+
+    Keeps every outcome that finished within `min_age` of `now`, and at least the last
+    `min_count` outcomes, whichever keeps more: the recent week for the sensors and the
+    monthly data total, and enough tests for a judgement after a long quiet time.
+    """
+    cutoff = now - min_age
+    first_kept_by_count = len(history) - min_count
+    return [
+        outcome
+        for index, outcome in enumerate(history)
+        if index >= first_kept_by_count or outcome.finished >= cutoff
+    ]

@@ -216,7 +216,7 @@ class TweetSender:
                 "X refused the keys of %s; posts wait for new keys", self.entry.title
             )
             self.entry.async_start_reauth(self.hass)
-        elif issue := ISSUES_BY_RESULT.get(outcome.result):
+        elif (issue_key := ISSUES_BY_RESULT.get(outcome.result)) is not None:
             _LOGGER.warning(
                 "X refused a post of %s (%s); posts wait until this is fixed",
                 self.entry.title,
@@ -225,10 +225,10 @@ class TweetSender:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                f"{issue}_{entry_id}",
+                f"{issue_key}_{entry_id}",
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=issue,
+                translation_key=issue_key,
                 translation_placeholders={"title": self.entry.title},
             )
         elif outcome.result is PostResult.REJECTED:
