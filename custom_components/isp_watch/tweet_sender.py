@@ -31,14 +31,8 @@ from .const import (
     DOMAIN,
 )
 from .outbox import Outbox, OutboxItem, OutboxPolicy
-from .x_client import (
-    MAX_TWEET_LENGTH,
-    PostOutcome,
-    PostResult,
-    XClient,
-    XCredentials,
-    weighted_length,
-)
+from .tweet_length import MAX_WEIGHTED_LENGTH, weighted_length
+from .x_client import PostOutcome, PostResult, XClient, XCredentials
 
 if TYPE_CHECKING:
     from . import IspWatchConfigEntry
@@ -155,13 +149,13 @@ class TweetSender:
                 translation_domain=DOMAIN, translation_key="tweet_empty"
             )
         length = weighted_length(text)
-        if length > MAX_TWEET_LENGTH:
+        if length > MAX_WEIGHTED_LENGTH:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="tweet_too_long",
                 translation_placeholders={
                     "length": str(length),
-                    "max_length": str(MAX_TWEET_LENGTH),
+                    "max_length": str(MAX_WEIGHTED_LENGTH),
                 },
             )
         item, dropped = self.outbox.enqueue(text, now)

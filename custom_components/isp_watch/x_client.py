@@ -12,18 +12,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import logging
 from typing import Any, Literal
-import unicodedata
 
 import requests
 from requests.adapters import HTTPAdapter
 import tweepy
-from twitter_text import parse_tweet
 
 # tweepy's hard-coded origin. Requests for it go to this module attribute's value, read
 # at send time, so tests point it at a local fake X API.
 X_API_ORIGIN = "https://api.twitter.com"
 TWEEPY_ORIGIN = "https://api.twitter.com"
-MAX_TWEET_LENGTH = 280
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 # These loggers print the OAuth base string and Authorization header at DEBUG, which
 # contain the API key and access token.
@@ -41,17 +38,6 @@ class _DropSigningDetails(logging.Filter):
 
 for _name in OAUTH_LOGGERS:
     logging.getLogger(_name).addFilter(_DropSigningDetails())
-
-
-def weighted_length(text: str) -> int:
-    """The length X counts: NFC, links as 23, CJK and emoji as 2."""
-    result: int = parse_tweet(unicodedata.normalize("NFC", text)).weightedLength
-    return result
-
-
-def fits_in_a_tweet(text: str) -> bool:
-    """Whether X accepts the text's length."""
-    return 0 < weighted_length(text) <= MAX_TWEET_LENGTH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,358 @@
+"""A local X API v2 that checks OAuth 1.0a signatures and answers like the real one.
+
+It serves ``POST /2/tweets`` and ``GET /2/users/me`` on 127.0.0.1, verifies each
+request's HMAC-SHA1 signature (RFC 5849) against the consumer and token secrets it was
+given, and answers with the real JSON shapes and error bodies. Tests queue faults (401,
+402, 403 duplicate / read-only / not enrolled, 429 with rate-limit headers, 5xx, a
+stall, a reset connection) or stop it to refuse connections.
+
+How tests point tweepy at it: tweepy always calls ``https://api.twitter.com``. The X
+client mounts an adapter on tweepy's session that sends those requests to
+``x_client.X_API_ORIGIN``; the ``fake_x_api`` fixture sets that attribute to this
+server's ``http://127.0.0.1:<port>``. The signature is computed by tweepy for the public
+URL, so this server checks it against ``https://api.twitter.com`` + path, as a server
+behind a proxy knows its public address.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+import hashlib
+import hmac
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import socket
+import struct
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import pytest
+
+from custom_components.isp_watch import x_client
+from custom_components.isp_watch.x_client import XCredentials
+
+PUBLIC_ORIGIN = "https://api.twitter.com"
+TEST_CREDENTIALS = XCredentials(
+    api_key="test-consumer-key-4f1c",
+    api_secret="test-consumer-secret-9b2e",
+    access_token="1234567890-test-access-token-77ad",
+    access_token_secret="test-access-token-secret-c3d0",
+)
+ACCOUNT_ID = "1234567890"
+ACCOUNT_USERNAME = "isp_watch_home"
+
+DUPLICATE_BODY = {
+    "detail": "You are not allowed to create a Tweet with duplicate content.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
+UNAUTHORIZED_BODY = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+READ_ONLY_BODY = {
+    "title": "Forbidden",
+    "status": 403,
+    "detail": (
+        "Your client app is not configured with the appropriate oauth1 app "
+        "permissions for this endpoint."
+    ),
+    "type": "https://api.twitter.com/2/problems/oauth1-permissions",
+}
+NOT_ENROLLED_BODY = {
+    "client_id": "29411232",
+    "detail": (
+        "When authenticating requests to the Twitter API v2 endpoints, you must use "
+        "keys and tokens from a Twitter developer App that is attached to a Project."
+    ),
+    "registration_url": "https://developer.x.com/en/portal/projects-and-apps",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+NO_CREDITS_BODY = {
+    "title": "Payment Required",
+    "detail": "Your account does not have enough credits for this request.",
+    "type": "about:blank",
+    "status": 402,
+}
+RATE_LIMIT_BODY = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
+SERVER_ERROR_BODY = {
+    "title": "Service Unavailable",
+    "detail": "Service Unavailable",
+    "type": "about:blank",
+    "status": 503,
+}
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the fake saw it."""
+
+    method: str
+    path: str
+    signature_valid: bool
+    text: str | None
+
+
+@dataclass
+class Fault:
+    """An answer the fake gives instead of the normal one."""
+
+    kind: (
+        str  # 401 402 403-duplicate 403-read-only 403-not-enrolled 429 500 stall reset
+    )
+    rate_limit_reset: int | None = None
+    daily_reset: int | None = None
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe="~-._")
+
+
+def signature_is_valid(
+    method: str,
+    path: str,
+    query: str,
+    authorization: str,
+    credentials: XCredentials,
+) -> bool:
+    """Check an OAuth 1.0a HMAC-SHA1 signature as RFC 5849 section 3.4 describes."""
+    if not authorization.startswith("OAuth "):
+        return False
+    oauth: dict[str, str] = {}
+    for part in authorization[len("OAuth ") :].split(","):
+        key, _, value = part.strip().partition("=")
+        oauth[unquote(key)] = unquote(value.strip('"'))
+    if (
+        oauth.get("oauth_signature_method") != "HMAC-SHA1"
+        or oauth.get("oauth_consumer_key") != credentials.api_key
+        or oauth.get("oauth_token") != credentials.access_token
+        or abs(time.time() - int(oauth.get("oauth_timestamp", "0"))) > 300
+    ):
+        return False
+    params = [
+        (key, value)
+        for key, value in oauth.items()
+        if key not in {"oauth_signature", "realm"}
+    ]
+    params += parse_qsl(query, keep_blank_values=True)
+    normalized = "&".join(
+        f"{key}={value}"
+        for key, value in sorted((_encode(k), _encode(v)) for k, v in params)
+    )
+    base = "&".join(
+        [method.upper(), _encode(PUBLIC_ORIGIN + path), _encode(normalized)]
+    )
+    key = (
+        f"{_encode(credentials.api_secret)}&{_encode(credentials.access_token_secret)}"
+    )
+    expected = base64.b64encode(
+        hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()
+    ).decode()
+    return hmac.compare_digest(expected, oauth.get("oauth_signature", ""))
+
+
+class FakeXApi:
+    """The fake service."""
+
+    def __init__(self, credentials: XCredentials = TEST_CREDENTIALS) -> None:
+        """Accept these keys."""
+        self.credentials = credentials
+        self.access_level = "read-write"
+        self.stall_seconds = 3.0
+        self.faults: list[Fault] = []
+        self.requests: list[ReceivedRequest] = []
+        self.posts: list[str] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._next_id = 1860000000000000000
+        self.port = 0
+
+    @property
+    def origin(self) -> str:
+        """Where the fake listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Listen (on the same port again after a stop)."""
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._release.clear()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused, as when the internet is down."""
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def fail_next(self, kind: str, **extra: Any) -> None:
+        """Answer the next request with a fault."""
+        with self._lock:
+            self.faults.append(Fault(kind, **extra))
+
+    def take_fault(self) -> Fault | None:
+        """The next queued fault, if any."""
+        with self._lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def record(self, request: ReceivedRequest) -> None:
+        """Remember a request."""
+        with self._lock:
+            self.requests.append(request)
+
+    def publish(self, text: str) -> str | None:
+        """Store a post; None when the same text was posted before."""
+        with self._lock:
+            if text in self.posts:
+                return None
+            self.posts.append(text)
+            self._next_id += 1
+            return str(self._next_id)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeXApi
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self._handle(None)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self._handle(body)
+
+    def _handle(self, body: dict[str, Any] | None) -> None:
+        parts = urlsplit(self.path)
+        valid = signature_is_valid(
+            self.command,
+            parts.path,
+            parts.query,
+            self.headers.get("Authorization", ""),
+            self.owner.credentials,
+        )
+        text = body.get("text") if body else None
+        self.owner.record(ReceivedRequest(self.command, parts.path, valid, text))
+        if (fault := self.owner.take_fault()) is not None:
+            self._fault(fault)
+            return
+        if not valid:
+            self._json(401, UNAUTHORIZED_BODY)
+            return
+        if self.command == "GET" and parts.path == "/2/users/me":
+            self._json(
+                200,
+                {
+                    "data": {
+                        "id": ACCOUNT_ID,
+                        "name": "ISP Watch at home",
+                        "username": ACCOUNT_USERNAME,
+                    }
+                },
+            )
+        elif self.command == "POST" and parts.path == "/2/tweets" and text:
+            tweet_id = self.owner.publish(text)
+            if tweet_id is None:
+                self._json(403, DUPLICATE_BODY)
+            else:
+                self._json(
+                    201,
+                    {
+                        "data": {
+                            "id": tweet_id,
+                            "text": text,
+                            "edit_history_tweet_ids": [tweet_id],
+                        }
+                    },
+                )
+        else:
+            self._json(404, {"title": "Not Found Error", "status": 404})
+
+    def _fault(self, fault: Fault) -> None:
+        if fault.kind == "stall":
+            self.owner._release.wait(self.owner.stall_seconds)
+            self.close_connection = True
+            return
+        if fault.kind == "reset":
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.close_connection = True
+            return
+        if fault.kind == "429":
+            now = int(time.time())
+            headers = {
+                "x-rate-limit-limit": "100",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(fault.rate_limit_reset or now + 900),
+            }
+            if fault.daily_reset is not None:
+                headers |= {
+                    "x-rate-limit-remaining": "40",
+                    "x-user-limit-24hour-limit": "17",
+                    "x-user-limit-24hour-remaining": "0",
+                    "x-user-limit-24hour-reset": str(fault.daily_reset),
+                }
+            self._json(429, RATE_LIMIT_BODY, headers)
+            return
+        bodies = {
+            "401": (401, UNAUTHORIZED_BODY),
+            "402": (402, NO_CREDITS_BODY),
+            "403-duplicate": (403, DUPLICATE_BODY),
+            "403-read-only": (403, READ_ONLY_BODY),
+            "403-not-enrolled": (403, NOT_ENROLLED_BODY),
+            "400": (400, {"title": "Invalid Request", "status": 400}),
+            "500": (500, {"title": "Internal Server Error", "status": 500}),
+            "503": (503, SERVER_ERROR_BODY),
+        }
+        status, body = bodies[fault.kind]
+        self._json(status, body)
+
+    def _json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-access-level", self.owner.access_level)
+        # One request per connection, so stop() refuses the next request at once.
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def fake_x_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeXApi]:
+    """A running fake X API that the X client is pointed at."""
+    fake = FakeXApi()
+    fake.start()
+    monkeypatch.setattr(x_client, "X_API_ORIGIN", fake.origin)
+    yield fake
+    fake.stop()
