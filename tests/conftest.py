@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fake_speedtest import fake_speedtest, speedtest_route
+from tests.fake_x_api import fake_x_api
+
+__all__ = ["fake_speedtest", "fake_x_api", "speedtest_route"]
+
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(

@@ -52,6 +52,7 @@ IMAGE_SIZES = {
 }
 CHUNK = 16 * 1024
 IMAGE_PATTERN = re.compile(r"/random(\d+)x\1\.jpg$")
+LATENCY_PATTERN = re.compile(r"/speedtest(\d*)/latency\.txt$")
 SERVER_IDS = (4242, 4243, 4244)
 
 
@@ -129,7 +130,8 @@ class FakeSpeedtest:
             owner = fake
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        # Request threads are joined on close, so no test leaves one behind.
+        server.daemon_threads = False
         self.port = server.server_address[1]
         self._server = server
         self._release.clear()
@@ -191,9 +193,9 @@ class FakeSpeedtest:
         """The server list, pointing at this fake."""
         if self.faults.no_servers:
             return b"<?xml version='1.0'?><settings><servers></servers></settings>"
-        url = f"http://127.0.0.1:{self.port}/speedtest/upload.php"
         servers = "".join(
-            f'<server url="{url}" lat="{52.0 + index}" lon="4.9" '
+            f'<server url="http://127.0.0.1:{self.port}/speedtest{index}/upload.php" '
+            f'lat="{52.0 + index}" lon="4.9" '
             f'name="Town {index}" country="Netherlands" cc="NL" '
             f'sponsor="Example Hosting {index}" id="{server_id}" '
             f'host="127.0.0.1:{self.port}" />'
@@ -258,9 +260,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self.owner.config_xml(), "text/xml")
         elif path.endswith(("speedtest-servers-static.php", "speedtest-servers.php")):
             self._reply(200, self.owner.servers_xml(), "text/xml")
-        elif path.endswith("/latency.txt"):
-            # speedtest-cli reports half the time from connect to response as ping.
-            time.sleep(2 * self.owner.latency_ms / 1000)
+        elif match := LATENCY_PATTERN.search(path):
+            # speedtest-cli reports half the time from connect to response as ping;
+            # farther servers answer a little later, so the nearest one wins.
+            extra_ms = 5 * int(match.group(1) or 0)
+            time.sleep(2 * (self.owner.latency_ms + extra_ms) / 1000)
             if faults.dead_latency:
                 self._reply(404, b"not found")
             else:
@@ -440,8 +444,8 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def fake_speedtest(tmp_path: Path) -> Iterator[FakeSpeedtest]:
-    """A running fake speedtest.net."""
+def fake_speedtest(tmp_path: Path, socket_enabled: None) -> Iterator[FakeSpeedtest]:
+    """A running fake speedtest.net (the test may then open sockets on loopback)."""
     fake = FakeSpeedtest(tmp_path)
     fake.start()
     yield fake

@@ -191,7 +191,8 @@ class FakeXApi:
             owner = fake
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        # Request threads are joined on close, so no test leaves one behind.
+        server.daemon_threads = False
         self.port = server.server_address[1]
         self._server = server
         self._release.clear()
@@ -349,7 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def fake_x_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeXApi]:
+def fake_x_api(
+    monkeypatch: pytest.MonkeyPatch, socket_enabled: None
+) -> Iterator[FakeXApi]:
     """A running fake X API that the X client is pointed at."""
     fake = FakeXApi()
     fake.start()

@@ -12,7 +12,9 @@ limit, and "every test slow" would let one lucky result hide a slow evening.
 
 Why hysteresis: a line that hovers around a limit would flip between slow and fine with
 every test, and each flip to slow could send another complaint. The line is declared
-slow at the limit but fine again only once the medians clear it by a margin.
+slow at the limit but fine again only once the medians clear it by a margin and no test
+of the window is past the limit: a median of three alternates on a line that alternates
+between good and slow results, a clean window does not.
 
 Why outages are told apart from a slow line: a failed test is not a 0 Mbit/s result.
 Failures never enter a median; those that show the internet itself is unreachable open
@@ -72,13 +74,11 @@ class Thresholds:
 
     def limit(self, metric: Metric) -> float:
         """The limit that applies to a metric."""
-        match metric:
-            case Metric.DOWNLOAD:
-                return self.min_download_mbps
-            case Metric.UPLOAD:
-                return self.min_upload_mbps
-            case Metric.PING:
-                return self.max_ping_ms
+        return {
+            Metric.DOWNLOAD: self.min_download_mbps,
+            Metric.UPLOAD: self.min_upload_mbps,
+            Metric.PING: self.max_ping_ms,
+        }[metric]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,14 +88,25 @@ class EvaluationSettings:
     Attributes:
         window: Successful tests whose median is judged.
         max_age: Tests that finished longer ago than this no longer count.
-        hysteresis: Relative margin by which every metric that made the line slow must
-            clear its limit before the line counts as fine again (0.10: a 50 Mbit/s
-            minimum is restored at 55 Mbit/s, a 100 ms maximum at 90 ms).
+        hysteresis: Relative margin by which the median of every metric that made the
+            line slow must clear its limit before the line counts as fine again (0.10:
+            a 50 Mbit/s minimum is restored at 55 Mbit/s, a 100 ms maximum at 90 ms).
     """
 
     window: int = 3
     max_age: timedelta = timedelta(hours=6)
     hysteresis: float = 0.10
+
+    def __post_init__(self) -> None:
+        """Refuse settings under which no judgement is possible.
+
+        Raises:
+            ValueError: The window is empty or the margin is negative.
+        """
+        if self.window < 1:
+            raise ValueError("the evaluation window needs at least one test")
+        if self.hysteresis < 0:
+            raise ValueError("the hysteresis margin cannot be negative")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,9 +115,10 @@ class Evidence:
 
     Attributes:
         medians: Median of each metric over the window.
-        violated: Metrics that make or keep the line slow, in Metric order: on the wrong
-            side of their limit, or, during a slow episode, not yet back past it by the
-            hysteresis margin. Empty exactly when the line is judged fine.
+        violated: Metrics that make or keep the line slow, in Metric order: their median
+            is past the limit; or, during a slow episode, their median has not yet
+            cleared it by the hysteresis margin or a test of the window is still past
+            it. Empty exactly when the line is judged fine.
         thresholds: The limits the medians were judged against.
         first_test: When the earliest test of the window started.
         last_test: When the latest test of the window finished.
@@ -247,7 +259,7 @@ class _Replay:
     def __init__(self, thresholds: Thresholds, settings: EvaluationSettings) -> None:
         self._thresholds = thresholds
         self._settings = settings
-        self._recent: deque[Measurement] = deque(maxlen=max(settings.window, 1))
+        self._recent: deque[Measurement] = deque(maxlen=settings.window)
         self._slow = False
         self._slow_since: datetime | None = None
         # Every metric that was past its limit during the slow episode: each must clear
@@ -311,15 +323,25 @@ class _Replay:
                 self._episode_metrics = set(violated)
             return
         self._episode_metrics.update(violated)
-        if not self._still_slow(medians):
+        if not self._still_slow(window, medians):
             self._slow = False
             self._slow_since = None
             self._episode_metrics = set()
 
-    def _still_slow(self, medians: Mapping[Metric, float]) -> tuple[Metric, ...]:
-        """Metrics of the slow episode not yet back past their limit with the margin."""
-        short = metrics_violated(medians, self._thresholds, self._settings.hysteresis)
-        return tuple(metric for metric in short if metric in self._episode_metrics)
+    def _still_slow(
+        self, window: tuple[Measurement, ...], medians: Mapping[Metric, float]
+    ) -> tuple[Metric, ...]:
+        """Metrics of the slow episode that the window does not yet restore."""
+        short = set(
+            metrics_violated(medians, self._thresholds, self._settings.hysteresis)
+        )
+        for item in window:
+            short.update(metrics_violated(measured_values(item), self._thresholds))
+        return tuple(
+            metric
+            for metric in Metric
+            if metric in short and metric in self._episode_metrics
+        )
 
     def _follow_suspicion(self, measurement: Measurement) -> None:
         """Open, continue or close the suspicion that a single bad result raised."""
@@ -337,7 +359,7 @@ class _Replay:
     def _evidence(self, window: tuple[Measurement, ...]) -> Evidence:
         medians = _medians(window)
         violated = (
-            self._still_slow(medians)
+            self._still_slow(window, medians)
             if self._slow
             else metrics_violated(medians, self._thresholds)
         )

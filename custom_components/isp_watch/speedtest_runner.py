@@ -53,16 +53,19 @@ class RequestLedger:
         self.lock = threading.Lock()
         self.failed: list[str] = []
         self.http_errors: list[int] = []
+        self.timeouts = 0
 
     def fail(self, what: str, error: BaseException) -> None:
         """Remember a failed request and why, without any address in it."""
-        if isinstance(error, urllib.error.HTTPError):
-            detail = f"HTTP {error.code}"
-            with self.lock:
-                self.http_errors.append(error.code)
-        else:
-            detail = type(error).__name__
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
         with self.lock:
+            if isinstance(error, urllib.error.HTTPError):
+                detail = f"HTTP {error.code}"
+                self.http_errors.append(error.code)
+            else:
+                detail = type(cause).__name__
+            if isinstance(cause, TimeoutError):
+                self.timeouts += 1
             self.failed.append(f"{what}: {detail}")
 
 
@@ -74,6 +77,9 @@ class CountingResponse:
         self._response = response
         self._ledger = ledger
         self._what = what
+        self._received = 0
+        length = response.headers.get("Content-Length")
+        self._expected = int(length) if length and length.isdigit() else None
 
     def read(self, size: int = -1) -> bytes:
         """Read, noting a broken body."""
@@ -82,6 +88,13 @@ class CountingResponse:
         except (OSError, http.client.HTTPException) as error:
             self._ledger.fail(self._what, error)
             raise
+        self._received += len(data)
+        # http.client reports a connection closed before Content-Length as a
+        # plain end of the body; only the count tells a short body from a whole one.
+        if not data and size and self._expected and self._received < self._expected:
+            self._ledger.fail(
+                self._what, http.client.IncompleteRead(b"", self._expected)
+            )
         return data
 
     def __getattr__(self, name: str) -> Any:
@@ -227,6 +240,10 @@ def run_test(arguments: dict[str, Any], shutdown: ShutdownEvent) -> dict[str, An
     }
     if shutdown.is_set():
         return failure("cancelled", "the test was stopped", **used)
+    if ledger.failed and ledger.timeouts == len(ledger.failed):
+        return failure(
+            "timeout", f"{ledger.timeouts} requests stalled and timed out", **used
+        )
     if ledger.failed:
         first = ", ".join(sorted(set(ledger.failed))[:3])
         return failure(
