@@ -181,7 +181,7 @@ def test_failures_are_not_slow_samples() -> None:
 
 
 def test_failures_between_slow_tests_do_not_break_the_run() -> None:
-    history = [
+    history: list[TestOutcome] = [
         measured(0 * HOUR, download=30),
         failed(1 * HOUR, FailureKind.SERVICE_UNAVAILABLE),
         measured(2 * HOUR, download=25),
@@ -394,7 +394,10 @@ def test_a_two_hour_outage_with_probes_is_one_outage() -> None:
 
 def test_a_timed_out_test_is_an_outage() -> None:
     # A line whose upstream is dead lets connections time out rather than refuse them.
-    history = [measured(timedelta(0)), failed(HOUR, FailureKind.TIMEOUT)]
+    history: list[TestOutcome] = [
+        measured(timedelta(0)),
+        failed(HOUR, FailureKind.TIMEOUT),
+    ]
 
     state = judge(history)
 
@@ -424,7 +427,7 @@ def test_a_failing_test_service_is_neither_outage_nor_slow(kind: FailureKind) ->
 
 
 def test_a_test_service_answering_ends_the_outage() -> None:
-    history = [
+    history: list[TestOutcome] = [
         measured(timedelta(0)),
         failed(HOUR),
         failed(HOUR + timedelta(minutes=2)),
@@ -439,8 +442,11 @@ def test_a_test_service_answering_ends_the_outage() -> None:
 
 
 def test_a_cancelled_test_neither_starts_nor_ends_an_outage() -> None:
-    up = [measured(timedelta(0)), failed(HOUR, FailureKind.CANCELLED)]
-    down = [
+    up: list[TestOutcome] = [
+        measured(timedelta(0)),
+        failed(HOUR, FailureKind.CANCELLED),
+    ]
+    down: list[TestOutcome] = [
         measured(timedelta(0)),
         failed(HOUR),
         failed(2 * HOUR, FailureKind.CANCELLED),
@@ -453,7 +459,7 @@ def test_a_cancelled_test_neither_starts_nor_ends_an_outage() -> None:
 
 
 def test_the_last_outage_is_the_most_recent_one() -> None:
-    history = [
+    history: list[TestOutcome] = [
         measured(timedelta(0)),
         failed(HOUR),
         measured(HOUR + timedelta(minutes=12)),
@@ -616,7 +622,7 @@ def test_a_confirmation_never_waits_longer_than_the_interval() -> None:
 
 
 def test_data_used_since_counts_tests_and_probes_from_then_on() -> None:
-    history = [
+    history: list[TestOutcome] = [
         measured(timedelta(0), download=100, upload=20),
         measured(HOUR, download=80, upload=16),
         failed(2 * HOUR, used=4_000),

@@ -42,9 +42,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> 
         entry.async_on_unload(sender.async_shutdown)
     entry.runtime_data = IspWatchRuntimeData(coordinator=coordinator, sender=sender)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(
-        async_at_started(hass, lambda _hass: coordinator.async_start_schedule())
-    )
+    entry.async_on_unload(async_at_started(hass, coordinator.async_start_schedule))
     return True
 
 

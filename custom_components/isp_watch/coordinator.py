@@ -208,7 +208,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback
-    def async_start_schedule(self) -> None:
+    def async_start_schedule(self, _hass: HomeAssistant) -> None:
         """Start the test schedule; called once Home Assistant has started."""
         now = dt_util.utcnow()
         check = next_check(self.data.line, self.history, self.thresholds, self.schedule)

@@ -1,0 +1,84 @@
+"""Helpers shared by the Home Assistant tests of ISP Watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.isp_watch.const import (
+    CONF_ISP_HANDLE,
+    CONF_ISP_NAME,
+    CONF_MAX_PING,
+    CONF_MIN_DOWNLOAD,
+    CONF_MIN_UPLOAD,
+    CONF_PLAN_DOWNLOAD,
+    CONF_PLAN_UPLOAD,
+    DOMAIN,
+)
+from custom_components.isp_watch.tweet_sender import credentials_from_entry
+from homeassistant.core import HomeAssistant
+from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS
+
+ENTRY_DATA: dict[str, Any] = {
+    CONF_ISP_NAME: "Example ISP",
+    CONF_ISP_HANDLE: "ExampleISPHelp",
+    CONF_PLAN_DOWNLOAD: 100.0,
+    CONF_PLAN_UPLOAD: 40.0,
+}
+ENTRY_OPTIONS: dict[str, Any] = {
+    CONF_MIN_DOWNLOAD: 30.0,
+    CONF_MIN_UPLOAD: 10.0,
+    CONF_MAX_PING: 100.0,
+}
+X_ACCOUNT_DATA: dict[str, Any] = {
+    "api_key": TEST_CREDENTIALS.api_key,
+    "api_secret": TEST_CREDENTIALS.api_secret,
+    "access_token": TEST_CREDENTIALS.access_token,
+    "access_token_secret": TEST_CREDENTIALS.access_token_secret,
+    "x_username": ACCOUNT_USERNAME,
+    "x_user_id": ACCOUNT_ID,
+}
+# Entity ids Home Assistant derives from the device ("Example ISP") and entity names.
+DOWNLOAD = "sensor.example_isp_download"
+UPLOAD = "sensor.example_isp_upload"
+PING = "sensor.example_isp_ping"
+LAST_TEST_DATA = "sensor.example_isp_data_used_by_last_test"
+TOTAL_TEST_DATA = "sensor.example_isp_data_used_by_tests"
+SERVER = "sensor.example_isp_test_server"
+LAST_TEST = "sensor.example_isp_last_test"
+LAST_RESULT = "sensor.example_isp_last_test_result"
+SLOW = "binary_sensor.example_isp_slow_internet"
+INTERNET = "binary_sensor.example_isp_internet"
+RUN_TEST = "button.example_isp_run_speed_test"
+TWEET = "notify.example_isp_post_to_isp_on_x"
+OUTBOX = "sensor.example_isp_queued_posts"
+
+
+def make_entry(
+    *,
+    data: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    with_x_account: bool = False,
+    unique_id: str = "default",
+) -> MockConfigEntry:
+    """A config entry as the config flow creates it."""
+    entry_data = {**ENTRY_DATA, **(data or {})}
+    if with_x_account:
+        entry_data |= X_ACCOUNT_DATA
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry_data[CONF_ISP_NAME],
+        data=entry_data,
+        options={**ENTRY_OPTIONS, **(options or {})},
+        unique_id=unique_id,
+    )
+    assert (credentials_from_entry(entry) is not None) is with_x_account
+    return entry
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add and set up an entry."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()

@@ -1,0 +1,365 @@
+"""Measuring the line inside Home Assistant: setup, schedule, entities, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+import logging
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.isp_watch.const import CONF_MONTHLY_DATA_BUDGET, DOMAIN
+from custom_components.isp_watch.coordinator import SERVICE_UNAVAILABLE_ISSUE_AFTER
+from homeassistant import block_async_io
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from tests.common import (
+    DOWNLOAD,
+    INTERNET,
+    LAST_RESULT,
+    LAST_TEST,
+    LAST_TEST_DATA,
+    PING,
+    RUN_TEST,
+    SERVER,
+    SLOW,
+    TOTAL_TEST_DATA,
+    UPLOAD,
+    make_entry,
+    setup_entry,
+)
+from tests.fake_speedtest import FakeSpeedtest
+from tests.test_speedtest_client import _runner_children
+
+
+@pytest.fixture
+def line(speedtest_route: FakeSpeedtest) -> FakeSpeedtest:
+    """The fake internet, with short tests."""
+    speedtest_route.test_length = 1
+    return speedtest_route
+
+
+@pytest.fixture
+def blocking_call_detection(disable_block_async_io: None) -> Iterator[None]:
+    """Home Assistant's detection of blocking calls in the event loop, as in production."""
+    block_async_io.enable()
+    yield
+
+
+async def _press(hass: HomeAssistant, entity_id: str = RUN_TEST) -> None:
+    await hass.services.async_call(
+        "button", "press", {"entity_id": entity_id}, blocking=True
+    )
+
+
+def _number(hass: HomeAssistant, entity_id: str) -> float:
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return float(state.state)
+
+
+async def test_setup_measures_nothing_until_scheduled(
+    hass: HomeAssistant,
+    line: FakeSpeedtest,
+    freezer: FrozenDateTimeFactory,
+    blocking_call_detection: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Setup does no network I/O; the first test comes a minute after the start."""
+    caplog.set_level(logging.WARNING)
+    entry = make_entry()
+    await setup_entry(hass, entry)
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert line.requests == []
+    assert not list(_runner_children())
+    assert hass.states.get(DOWNLOAD).state == STATE_UNKNOWN
+    assert hass.states.get(INTERNET).state == STATE_UNKNOWN
+
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert _number(hass, DOWNLOAD) == pytest.approx(line.download_mbps, rel=0.15)
+    assert _number(hass, UPLOAD) == pytest.approx(line.upload_mbps, rel=0.15)
+    assert _number(hass, PING) == pytest.approx(line.latency_ms, abs=10)
+    used = _number(hass, LAST_TEST_DATA)
+    assert used == pytest.approx(
+        (line.bytes_served + line.bytes_received) / 1_000_000, rel=0.05
+    )
+    assert _number(hass, TOTAL_TEST_DATA) == pytest.approx(used / 1000, abs=0.01)
+    assert hass.states.get(SERVER).state == "Example Hosting 0, Town 0 (Netherlands)"
+    assert hass.states.get(LAST_RESULT).state == "success"
+    assert hass.states.get(LAST_TEST).state != STATE_UNKNOWN
+    assert hass.states.get(INTERNET).state == "on"
+    # One test is not enough evidence to judge the line.
+    assert hass.states.get(SLOW).state == STATE_UNKNOWN
+    assert "Detected blocking call" not in caplog.text
+    assert "custom_components.isp_watch" not in caplog.text
+
+
+async def test_polling_disabled_means_manual_only(
+    hass: HomeAssistant, line: FakeSpeedtest, freezer: FrozenDateTimeFactory
+) -> None:
+    """With Home Assistant's polling switched off, only the button tests."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, pref_disable_polling=True)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    freezer.tick(timedelta(hours=3))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert line.requests == []
+
+    await _press(hass)
+    assert hass.states.get(LAST_RESULT).state == "success"
+
+
+async def test_concurrent_requests_share_one_test(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """A press and an update_entity during a running test wait for the same test."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    await setup_entry(hass, make_entry())
+
+    await asyncio.gather(
+        _press(hass),
+        hass.services.async_call(
+            "homeassistant",
+            "update_entity",
+            {"entity_id": DOWNLOAD},
+            blocking=True,
+        ),
+        _press(hass),
+    )
+
+    assert line.count("speedtest-config.php") == 1
+    assert hass.states.get(LAST_RESULT).state == "success"
+
+
+async def test_failed_test_is_never_a_number(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """An upload answered with 500 makes the speeds unavailable and says why."""
+    await setup_entry(hass, make_entry())
+    await _press(hass)
+    good_total = _number(hass, TOTAL_TEST_DATA)
+    line.faults.upload_status = 500
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await _press(hass)
+
+    assert raised.value.translation_key == "speed_test_failed"
+    assert "invalid_result" in str(raised.value)
+    for entity_id in (DOWNLOAD, UPLOAD, PING):
+        assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+    assert hass.states.get(LAST_RESULT).state == "invalid_result"
+    # What the failed test cost is still counted.
+    assert _number(hass, TOTAL_TEST_DATA) > good_total
+    assert hass.states.get(INTERNET).state == "on"
+
+
+async def test_history_and_values_survive_a_restart(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """After a reload the last results are back without a new test."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    for _ in range(3):
+        await _press(hass)
+    download = _number(hass, DOWNLOAD)
+    total = _number(hass, TOTAL_TEST_DATA)
+    requests = len(line.requests)
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert len(line.requests) == requests
+    assert _number(hass, DOWNLOAD) == download
+    assert _number(hass, TOTAL_TEST_DATA) == total
+    assert len(entry.runtime_data.coordinator.history) == 3
+    # Three tests are enough to judge: the line is fine.
+    assert hass.states.get(SLOW).state == "off"
+
+
+async def test_unload_during_a_test(hass: HomeAssistant, line: FakeSpeedtest) -> None:
+    """Unloading stops a running test at once and leaves no process behind."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    line.test_length = 30
+    press = hass.async_create_task(_press(hass))
+    while line.count("random") == 0:
+        await asyncio.sleep(0.05)
+
+    async with asyncio.timeout(2):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+    assert not list(_runner_children())
+    with pytest.raises((HomeAssistantError, asyncio.CancelledError)):
+        await press
+
+
+async def test_slow_line_is_confirmed_over_several_tests(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """One slow test only brings the next test closer; three make the line slow."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    line.set_rates(download_mbps=8, upload_mbps=20)
+
+    await _press(hass)
+    assert hass.states.get(SLOW).state == STATE_UNKNOWN
+    assert coordinator.update_interval == timedelta(minutes=10)
+    await _press(hass)
+    await _press(hass)
+
+    slow = hass.states.get(SLOW)
+    assert slow.state == "on"
+    assert slow.attributes["violated"] == ["download"]
+    assert slow.attributes["median_download"] == pytest.approx(8, rel=0.15)
+    assert slow.attributes["min_download"] == 30.0
+    assert slow.attributes["tests"] == 3
+    assert slow.attributes["measured_from"] < slow.attributes["measured_to"]
+    assert coordinator.update_interval == timedelta(minutes=60)
+
+
+async def test_outage_and_recovery(hass: HomeAssistant, line: FakeSpeedtest) -> None:
+    """Without internet the connectivity sensor goes off; a test after it ends it."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    await _press(hass)
+    line.stop()
+
+    with pytest.raises(HomeAssistantError):
+        await _press(hass)
+    internet = hass.states.get(INTERNET)
+    assert internet.state == "off"
+    assert "outage_start" in internet.attributes
+    assert hass.states.get(LAST_RESULT).state == "connection"
+    assert entry.runtime_data.coordinator.update_interval == timedelta(minutes=2)
+
+    line.start()
+    await _press(hass)
+    internet = hass.states.get(INTERNET)
+    assert internet.state == "on"
+    assert internet.attributes["last_outage_duration"] >= 0
+    assert "outage_start" not in internet.attributes
+
+
+async def test_outage_is_probed_cheaply(
+    hass: HomeAssistant, line: FakeSpeedtest, freezer: FrozenDateTimeFactory
+) -> None:
+    """During an outage the schedule only probes; a full test follows recovery."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    line.stop()
+    with pytest.raises(HomeAssistantError):
+        await _press(hass)
+
+    freezer.tick(timedelta(minutes=2, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(INTERNET).state == "off"
+
+    line.start()
+    freezer.tick(timedelta(minutes=2, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert hass.states.get(INTERNET).state == "on"
+    assert line.count("random") > 0
+    assert hass.states.get(LAST_RESULT).state == "success"
+
+
+async def test_service_outage_is_a_repair_not_an_outage(
+    hass: HomeAssistant, line: FakeSpeedtest, issue_registry: ir.IssueRegistry
+) -> None:
+    """Speedtest.net refusing tests raises a repair issue that clears itself."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    line.faults.config_status = 403
+    issue_id = f"speedtest_unavailable_{entry.entry_id}"
+
+    for _ in range(SERVICE_UNAVAILABLE_ISSUE_AFTER):
+        with pytest.raises(HomeAssistantError):
+            await _press(hass)
+
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert hass.states.get(INTERNET).state == "on"
+    assert hass.states.get(LAST_RESULT).state == "service_unavailable"
+
+    line.faults.config_status = 200
+    await _press(hass)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_monthly_data_budget(
+    hass: HomeAssistant,
+    line: FakeSpeedtest,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Once the budget is used, scheduled tests stop; the button still works."""
+    entry = make_entry(options={CONF_MONTHLY_DATA_BUDGET: 0.001})
+    await setup_entry(hass, entry)
+    await _press(hass)
+    requests = len(line.requests)
+
+    freezer.tick(timedelta(hours=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert len(line.requests) == requests
+    issue_id = f"data_budget_exceeded_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await _press(hass)
+    assert len(line.requests) > requests
+
+
+async def test_entries_never_test_at_the_same_time(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """Two uplinks (multi-WAN) take turns, so their tests do not corrupt each other."""
+    first = make_entry()
+    second = make_entry(
+        data={"isp_name": "Second ISP", "source_address": "127.0.0.1"},
+        unique_id="127.0.0.1",
+    )
+    await setup_entry(hass, first)
+    await setup_entry(hass, second)
+
+    await asyncio.gather(_press(hass), _press(hass, "button.second_isp_run_speed_test"))
+
+    tests: list[Any] = sorted(
+        (entry.runtime_data.coordinator.history[-1] for entry in (first, second)),
+        key=lambda outcome: outcome.started,
+    )
+    assert tests[0].finished <= tests[1].started
+    assert hass.states.get("sensor.second_isp_last_test_result").state == "success"
+
+
+async def test_remove_entry_forgets_history(
+    hass: HomeAssistant, line: FakeSpeedtest, hass_storage: dict[str, Any]
+) -> None:
+    """Removing the entry deletes its stored history."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    await _press(hass)
+    key = f"{DOMAIN}.{entry.entry_id}.history"
+    await hass.async_block_till_done()
+    assert key in hass_storage
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
