@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 import logging
 from typing import Any
@@ -48,10 +47,12 @@ def line(speedtest_route: FakeSpeedtest) -> FakeSpeedtest:
 
 
 @pytest.fixture
-def blocking_call_detection(disable_block_async_io: None) -> Iterator[None]:
-    """Home Assistant's detection of blocking calls in the event loop, as in production."""
+def blocking_call_detection(disable_block_async_io: None) -> None:
+    """Detect blocking calls in the event loop, as Home Assistant does in production.
+
+    disable_block_async_io switches the detection off again after the test.
+    """
     block_async_io.enable()
-    yield
 
 
 async def _press(hass: HomeAssistant, entity_id: str = RUN_TEST) -> None:

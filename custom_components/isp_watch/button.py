@@ -9,7 +9,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import IspWatchConfigEntry
 from .entity import IspWatchEntity
 
-PARALLEL_UPDATES = 1
+# The coordinator serialises tests itself and lets a second press share a running one.
+PARALLEL_UPDATES = 0
 
 RUN_TEST = ButtonEntityDescription(key="run_test", translation_key="run_test")
 
