@@ -61,8 +61,12 @@ def make_entry(
     options: dict[str, Any] | None = None,
     with_x_account: bool = False,
     unique_id: str = "default",
+    polling: bool = True,
 ) -> MockConfigEntry:
-    """A config entry as the config flow creates it."""
+    """A config entry as the config flow creates it.
+
+    Tests that do not measure switch polling off, so no speed test leaves the machine.
+    """
     entry_data = {**ENTRY_DATA, **(data or {})}
     if with_x_account:
         entry_data |= X_ACCOUNT_DATA
@@ -72,6 +76,7 @@ def make_entry(
         data=entry_data,
         options={**ENTRY_OPTIONS, **(options or {})},
         unique_id=unique_id,
+        pref_disable_polling=not polling,
     )
     assert (credentials_from_entry(entry) is not None) is with_x_account
     return entry

@@ -121,6 +121,8 @@ class Outbox:
         self.sent: list[SentPost] = []
         self.paused_reason: str | None = None
         self.last_error: str | None = None
+        # The post being sent right now; a full queue never drops it.
+        self.in_flight: str | None = None
 
     @classmethod
     def from_dict(cls, policy: OutboxPolicy, data: Mapping[str, Any]) -> Self:
@@ -151,7 +153,10 @@ class Outbox:
         item = OutboxItem(id=uuid.uuid4().hex, text=text, queued_at=now)
         self.items.append(item)
         overflow = max(len(self.items) - self.policy.max_items, 0)
-        dropped, self.items = self.items[:overflow], self.items[overflow:]
+        dropped = [queued for queued in self.items if queued.id != self.in_flight][
+            :overflow
+        ]
+        self.items = [queued for queued in self.items if queued not in dropped]
         return item, dropped
 
     def expire(self, now: datetime) -> list[OutboxItem]:
@@ -191,24 +196,26 @@ class Outbox:
         when = self.next_attempt_at(now)
         if when is None or when > now:
             return None
+        self.in_flight = self.items[0].id
         return self.items[0]
 
     def record(
         self,
-        item_id: str,
+        item: OutboxItem,
         outcome: PostOutcome,
         now: datetime,
         *,
         dry_run: bool = False,
     ) -> None:
-        """Apply X's answer to a post."""
-        item = next((item for item in self.items if item.id == item_id), None)
-        if item is None:
-            return
+        """Apply X's answer to a post taken with take_due()."""
+        self.in_flight = None
         item.attempts += 1
         result = outcome.result
+        # The post may have expired while X was answering; if it went out, it counts.
+        queued = item in self.items
         if result in (PostResult.POSTED, PostResult.DUPLICATE):
-            self.items.remove(item)
+            if queued:
+                self.items.remove(item)
             self.sent.append(
                 SentPost(
                     text=item.text,
@@ -219,6 +226,8 @@ class Outbox:
                 )
             )
             self.last_error = None
+            return
+        if not queued:
             return
         item.last_error = self.last_error = f"{result.value}: {outcome.detail}"
         if result is PostResult.REJECTED:

@@ -174,12 +174,15 @@ class TweetSender:
         """Send the head of the queue if it may go out now."""
         async with self._send_lock:
             now = dt_util.utcnow()
-            self._log_expired(self.outbox.expire(now))
+            expired = self.outbox.expire(now)
+            self._log_expired(expired)
             item = self.outbox.take_due(now)
+            if item is None and expired:
+                await self._save()
             if item is not None:
                 outcome = await self._post(item)
                 self.outbox.record(
-                    item.id, outcome, dt_util.utcnow(), dry_run=self.dry_run
+                    item, outcome, dt_util.utcnow(), dry_run=self.dry_run
                 )
                 await self._save()
                 self._react(outcome)
@@ -246,8 +249,13 @@ class TweetSender:
     @callback
     def _schedule(self) -> None:
         self._cancel_timer()
-        when = self.outbox.next_attempt_at(dt_util.utcnow())
-        if when is not None:
+        now = dt_util.utcnow()
+        when = self.outbox.next_attempt_at(now)
+        if when is None:
+            return
+        if when <= now:
+            self._start_sending()
+        else:
             self._unsub_timer = async_track_point_in_utc_time(
                 self.hass, self._on_timer, when
             )
@@ -255,6 +263,10 @@ class TweetSender:
     @callback
     def _on_timer(self, _now: datetime) -> None:
         self._unsub_timer = None
+        self._start_sending()
+
+    @callback
+    def _start_sending(self) -> None:
         self.entry.async_create_background_task(
             self.hass, self.async_send_due(), name=f"{DOMAIN} send post"
         )
