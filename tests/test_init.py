@@ -221,7 +221,7 @@ async def test_slow_line_is_confirmed_over_several_tests(
 
     await _press(hass)
     assert hass.states.get(SLOW).state == STATE_UNKNOWN
-    assert coordinator.update_interval == timedelta(minutes=10)
+    assert coordinator.update_interval == timedelta(minutes=30)
     await _press(hass)
     await _press(hass)
 

@@ -1,4 +1,4 @@
-"""Posting to the ISP end to end: notify.send_message → outbox → X client → fake X API."""
+"""Posting end to end: notify.send_message, outbox, X client, fake X API."""
 
 from __future__ import annotations
 

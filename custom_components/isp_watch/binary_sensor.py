@@ -43,10 +43,11 @@ def _is_connected(line: LineState, has_tests: bool) -> bool | None:
 
 def _slow_attributes(line: LineState) -> Mapping[str, Any]:
     evidence = line.evidence
+    since = {"slow_since": line.slow_since.isoformat() if line.slow_since else None}
     if evidence is None:
-        return {}
+        return since
     thresholds = evidence.thresholds
-    return {
+    return since | {
         "violated": [metric.value for metric in evidence.violated],
         "median_download": round(evidence.medians[Metric.DOWNLOAD], 2),
         "median_upload": round(evidence.medians[Metric.UPLOAD], 2),
@@ -57,7 +58,6 @@ def _slow_attributes(line: LineState) -> Mapping[str, Any]:
         "tests": evidence.tests,
         "measured_from": evidence.first_test.isoformat(),
         "measured_to": evidence.last_test.isoformat(),
-        "slow_since": line.slow_since.isoformat() if line.slow_since else None,
     }
 
 

@@ -49,7 +49,9 @@ DEFAULT_MAX_PING: Final = 100.0
 DEFAULT_SCAN_INTERVAL: Final = 60  # minutes
 DEFAULT_SERVER_ID: Final = "best"
 DEFAULT_EVALUATION_WINDOW: Final = 3  # tests
-DEFAULT_CONFIRM_DELAY: Final = 10  # minutes
+# 30 rather than 10: a re-test 10 minutes later tends to land in the same household
+# download that slowed the first one (benchmarks/replay.py: 4x fewer false complaints).
+DEFAULT_CONFIRM_DELAY: Final = 30  # minutes
 DEFAULT_MAX_CONFIRM_TESTS: Final = 2  # extra tests per slow episode
 DEFAULT_OUTAGE_PROBE_INTERVAL: Final = 2  # minutes
 DEFAULT_MONTHLY_DATA_BUDGET: Final = 0  # GB; 0 means no budget

@@ -40,6 +40,8 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER_ID,
     DOMAIN,
+    HISTORY_MIN_AGE,
+    HISTORY_MIN_COUNT,
     SPEEDTEST_DEADLINE,
     SPEEDTEST_REQUEST_TIMEOUT,
 )
@@ -155,7 +157,12 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 CONF_EVALUATION_WINDOW, DEFAULT_EVALUATION_WINDOW
             )
         )
-        return EvaluationSettings(window=window)
+        # The evidence must be able to hold a whole window of scheduled tests.
+        interval = self.schedule.interval
+        return EvaluationSettings(
+            window=window,
+            max_age=max(EvaluationSettings().max_age, interval * (window + 1)),
+        )
 
     @property
     def schedule(self) -> ScheduleSettings:
@@ -288,7 +295,14 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
 
     async def _record(self, outcome: TestOutcome) -> None:
         """Keep the outcome and persist it before anyone acts on it."""
-        self.history = prune_history([*self.history, outcome], outcome.finished)
+        now = outcome.finished
+        # Keep the whole month too, so the monthly data budget sees every test.
+        self.history = prune_history(
+            [*self.history, outcome],
+            now,
+            min_age=max(HISTORY_MIN_AGE, now - start_of_month(now)),
+            min_count=HISTORY_MIN_COUNT,
+        )
         self._total_bytes += outcome.bytes_received + outcome.bytes_sent
         await self._store.async_save(
             {

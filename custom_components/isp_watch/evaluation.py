@@ -37,11 +37,14 @@ from .speedtest_client import FailureKind, Measurement, TestFailure, TestOutcome
 
 # Failures that say the internet could not be reached. A black-holed line (modem up,
 # upstream dead) does not refuse connections, it lets them time out, so a timeout counts
-# as well: leaving it out would miss the most common real outage.
+# as well: leaving it out would miss the most common real outage. A stalled test server
+# also times out; that false outage ends with the next probe and test, minutes later.
 OUTAGE_FAILURE_KINDS: Final = frozenset({FailureKind.CONNECTION, FailureKind.TIMEOUT})
-# Failures that could only happen after speedtest.net answered (its configuration and
-# server list were fetched before any of these can arise): the internet works, the test
-# service does not. They are never an outage, and they end one.
+# Failures that arise only once speedtest.net has answered (a refusal such as 403, no
+# usable test server, numbers that fail validation): the internet works, the test
+# service does not. They are never an outage, and they end one, so that a speedtest.net
+# refusing tests after the line is back neither stretches the outage in a complaint nor
+# keeps probes and full tests running every few minutes.
 INTERNET_ANSWERED_FAILURE_KINDS: Final = frozenset(
     {
         FailureKind.SERVICE_UNAVAILABLE,
