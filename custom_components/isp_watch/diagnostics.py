@@ -37,6 +37,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the redacted state of a watched connection."""
     coordinator = entry.runtime_data.coordinator
+    sender = entry.runtime_data.sender
     history = coordinator.history
     failures = Counter(
         outcome.kind.value for outcome in history if isinstance(outcome, TestFailure)
@@ -64,4 +65,9 @@ async def async_get_config_entry_diagnostics(
         "failures_by_kind": dict(failures),
         "total_test_bytes": coordinator.data.total_bytes,
         "recent_results": [outcome.as_dict() for outcome in history[-RECENT_RESULTS:]],
+        "outbox": (
+            {"dry_run": sender.dry_run, **sender.outbox.as_dict()}
+            if sender is not None
+            else None
+        ),
     }
