@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -41,15 +41,14 @@ def _measurement(minute: int, download: float) -> dict[str, Any]:
     }
 
 
+@pytest.mark.freeze_time("2026-11-22T10:30:00+00:00")
 async def test_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     hass_storage: dict[str, Any],
     snapshot: SnapshotAssertion,
-    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Options, recent results, failures and the outbox; keys and addresses redacted."""
-    freezer.move_to("2026-11-22T10:30:00+00:00")
     entry = make_entry(
         with_x_account=True,
         data={"source_address": "192.0.2.10"},
