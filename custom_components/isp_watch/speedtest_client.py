@@ -264,7 +264,11 @@ class SpeedTestClient:
                 started=started,
                 finished=datetime.now(UTC),
             )
-        return answer
+        # One clock for the whole history: Home Assistant's, not the child's.
+        return answer | {
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+        }
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

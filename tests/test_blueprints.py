@@ -1,0 +1,225 @@
+"""The shipped blueprints, run by Home Assistant's own blueprint machinery end to end.
+
+Sensors are driven by real tests against the fake speedtest.net; what the automations
+post is read back from the fake X API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+import re
+import shutil
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.isp_watch.tweet_length import weighted_length
+from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from tests.common import INTERNET, RUN_TEST, SLOW, TWEET, make_entry, setup_entry
+from tests.fake_speedtest import FakeSpeedtest
+from tests.fake_x_api import FakeXApi
+
+BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / "isp_watch"
+
+
+@pytest.fixture
+async def world(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    speedtest_route: FakeSpeedtest,
+    fake_x_api: FakeXApi,
+) -> tuple[FakeSpeedtest, FakeXApi]:
+    """ISP Watch with an X account, and the blueprints where Home Assistant looks."""
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "isp_watch")
+    speedtest_route.test_length = 1
+    await setup_entry(hass, make_entry(with_x_account=True, polling=False))
+    return speedtest_route, fake_x_api
+
+
+async def _automation(
+    hass: HomeAssistant, blueprint: str, inputs: dict[str, Any]
+) -> None:
+    assert await async_setup_component(
+        hass,
+        AUTOMATION_DOMAIN,
+        {
+            AUTOMATION_DOMAIN: {
+                "alias": blueprint.removesuffix(".yaml"),
+                "use_blueprint": {"path": f"isp_watch/{blueprint}", "input": inputs},
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get(f"automation.{blueprint.removesuffix('.yaml')}")
+    assert state is not None
+    assert state.state == "on"
+
+
+async def _test(hass: HomeAssistant, *, settle: bool = True) -> None:
+    try:
+        await hass.services.async_call(
+            "button", "press", {"entity_id": RUN_TEST}, blocking=True
+        )
+    except HomeAssistantError:
+        pass  # a failed test is part of some scenarios
+    if settle:
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def _not_quiet_now() -> dict[str, str]:
+    """Quiet hours that do not include the current time."""
+    start = dt_util.now() + timedelta(hours=2)
+    end = start + timedelta(minutes=1)
+    return {"quiet_start": f"{start:%H:%M:00}", "quiet_end": f"{end:%H:%M:00}"}
+
+
+async def test_tweet_when_slow(
+    hass: HomeAssistant, world: tuple[FakeSpeedtest, FakeXApi]
+) -> None:
+    """Three slow tests: one neutral post with the medians, limits and times."""
+    line, x_api = world
+    await _automation(
+        hass,
+        "tweet_when_slow.yaml",
+        {
+            "slow_sensor": SLOW,
+            "tweet_entity": TWEET,
+            "stay_slow": {"seconds": 0},
+            **_not_quiet_now(),
+        },
+    )
+    line.set_rates(download_mbps=8, upload_mbps=20)
+    for _ in range(3):
+        await _test(hass)
+    assert hass.states.get(SLOW).state == "on"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert len(x_api.posts) == 1
+    post = x_api.posts[0]
+    median = hass.states.get(SLOW).attributes["median_download"]
+    assert post.startswith(
+        "@ExampleISPHelp Automated speed test: my connection has been below the "
+        "agreed minimum since "
+    )
+    assert "Median of 3 tests, " in post
+    assert f": {median:.1f} Mbit/s down, " in post
+    assert "Minimum: 30.0/10.0 Mbit/s, 100 ms." in post
+    assert re.search(r"\d\d \w\w\w \d\d:\d\d to \d\d \w\w\w \d\d:\d\d", post)
+    assert weighted_length(post) <= 280
+    assert [request.signature_valid for request in x_api.requests] == [True]
+
+    # Still slow: no second post for the same episode.
+    await _test(hass)
+    assert len(x_api.posts) == 1
+
+
+async def test_tweet_when_slow_asks_first(
+    hass: HomeAssistant, world: tuple[FakeSpeedtest, FakeXApi]
+) -> None:
+    """With a phone to ask, nothing is posted until the user taps Post."""
+    line, x_api = world
+    phone_entry = MockConfigEntry(domain="mobile_app", unique_id="phone")
+    phone_entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=phone_entry.entry_id,
+        identifiers={("mobile_app", "phone-1")},
+        name="My Phone",
+    )
+    asked: list[dict[str, Any]] = []
+
+    async def notify_phone(call: Any) -> None:
+        asked.append(dict(call.data))
+
+    hass.services.async_register("notify", "mobile_app_my_phone", notify_phone)
+    await _automation(
+        hass,
+        "tweet_when_slow.yaml",
+        {
+            "slow_sensor": SLOW,
+            "tweet_entity": TWEET,
+            "stay_slow": {"seconds": 0},
+            "approval_device": device.id,
+            **_not_quiet_now(),
+        },
+    )
+    line.set_rates(download_mbps=8, upload_mbps=20)
+    # The automation now waits for an answer, so Home Assistant is never idle.
+    for _ in range(3):
+        await _test(hass, settle=False)
+    for _ in range(100):
+        if asked:
+            break
+        await asyncio.sleep(0.05)
+
+    assert len(asked) == 1
+    assert x_api.posts == []
+    approve = asked[0]["data"]["actions"][0]["action"]
+    assert approve.startswith("ISP_WATCH_POST_")
+    hass.bus.async_fire("mobile_app_notification_action", {"action": approve})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(x_api.posts) == 1
+
+
+async def test_tweet_when_outage_ends(
+    hass: HomeAssistant,
+    world: tuple[FakeSpeedtest, FakeXApi],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """One post after a 20-minute outage, with its times; none for a short drop."""
+    line, x_api = world
+    await _automation(
+        hass,
+        "tweet_when_outage_ends.yaml",
+        {"internet_sensor": INTERNET, "tweet_entity": TWEET, "minimum_minutes": 15},
+    )
+    await _test(hass)
+    line.stop()
+    await _test(hass)
+    assert hass.states.get(INTERNET).state == "off"
+    line.start()
+    await _test(hass)
+    assert hass.states.get(INTERNET).state == "on"
+    assert x_api.posts == []
+
+    line.stop()
+    await _test(hass)
+    freezer.tick(timedelta(minutes=10))
+    await _test(hass)
+    freezer.tick(timedelta(minutes=10))
+    line.start()
+    await _test(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert len(x_api.posts) == 1
+    assert x_api.posts[0].startswith(
+        "@ExampleISPHelp Automated connection monitor: my internet was down from "
+    )
+    assert "(20 minutes). It works again now." in x_api.posts[0]
+
+
+async def test_post_on_start(
+    hass: HomeAssistant, world: tuple[FakeSpeedtest, FakeXApi]
+) -> None:
+    """Home Assistant starting is announced with a timestamp."""
+    _, x_api = world
+    await _automation(hass, "post_on_start_stop.yaml", {"tweet_entity": TWEET})
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert len(x_api.posts) == 1
+    assert re.fullmatch(
+        r"@ExampleISPHelp Automated connection monitor started at "
+        r"\d\d \w\w\w \d{4} \d\d:\d\d\.",
+        x_api.posts[0],
+    )
