@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 import datetime as dt
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import os
 from pathlib import Path
 import re
@@ -28,7 +27,6 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -36,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 import pytest
+
+from tests.loopback import LoopbackServer, QuietHandler
 
 # Real image sizes (bytes) served by speedtest.net servers.
 IMAGE_SIZES = {
@@ -97,7 +97,7 @@ class Pacer:
         time.sleep(wait)
 
 
-class FakeSpeedtest:
+class FakeSpeedtest(LoopbackServer):
     """The fake service; start() it, point the child at environment()."""
 
     def __init__(
@@ -110,6 +110,7 @@ class FakeSpeedtest:
         test_length: int = 2,
     ) -> None:
         """Configure throughput, latency and the test length speedtest-cli is told."""
+        super().__init__()
         self.download_mbps = download_mbps
         self.upload_mbps = upload_mbps
         self.latency_ms = latency_ms
@@ -120,38 +121,12 @@ class FakeSpeedtest:
         self.bytes_received = 0
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self._release = threading.Event()
         self._download_pacer = Pacer(download_mbps * 1_000_000 / 8)
         self._upload_pacer = Pacer(upload_mbps * 1_000_000 / 8)
         self.ca_file = tmp_path / "fake-speedtest-ca.pem"
         self._tls = _make_tls_context(self.ca_file, tmp_path)
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
 
     # -- lifecycle -----------------------------------------------------------------
-
-    def start(self) -> None:
-        """Listen on 127.0.0.1 (the same port again after a stop)."""
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        # Request threads are joined on close, so no test leaves one behind.
-        server.daemon_threads = False
-        self.port = server.server_address[1]
-        self._server = server
-        self._release.clear()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused, as when the internet is down."""
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def environment(self) -> dict[str, str]:
         """The child's environment: proxy to this server, trust its CA."""
@@ -231,12 +206,8 @@ class FakeSpeedtest:
             self.bytes_received += size
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: FakeSpeedtest
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
 
     def setup(self) -> None:
         super().setup()
@@ -244,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         # uploaded, as on a real line where the bottleneck queue is small.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
 
-    def do_CONNECT(self) -> None:
+    def do_CONNECT(self) -> None:  # noqa: N802 - the name http.server calls
         self.owner.record(f"CONNECT {self.path}")
         self.send_response(200, "Connection established")
         self.end_headers()
@@ -257,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         del tunnel
         self.close_connection = True
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = urlsplit(self.path).path
         self.owner.record(path)
         faults = self.owner.faults
@@ -282,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, b"not found")
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         path = urlsplit(self.path).path
         self.owner.record(path)
         length = int(self.headers.get("Content-Length", "0"))
@@ -337,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
                     or faults.download_stall
                 ):
                     if faults.download_stall:
-                        self.owner._release.wait(30)
+                        self.owner.release.wait(30)
                     elif faults.download_reset:
                         # SO_LINGER 0 makes close() send a reset, not a clean end.
                         self.connection.setsockopt(
@@ -353,6 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(piece)
         except OSError:
             return
+
+
+FakeSpeedtest.handler = _Handler
 
 
 def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:

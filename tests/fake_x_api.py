@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 import hashlib
 import hmac
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import socket
 import struct
@@ -34,6 +33,7 @@ import pytest
 
 from custom_components.isp_watch import x_client
 from custom_components.isp_watch.x_client import XCredentials
+from tests.loopback import LoopbackServer, QuietHandler
 
 PUBLIC_ORIGIN = "https://api.twitter.com"
 TEST_CREDENTIALS = XCredentials(
@@ -161,11 +161,12 @@ def signature_is_valid(
     return hmac.compare_digest(expected, oauth.get("oauth_signature", ""))
 
 
-class FakeXApi:
+class FakeXApi(LoopbackServer):
     """The fake service."""
 
     def __init__(self, credentials: XCredentials = TEST_CREDENTIALS) -> None:
         """Accept these keys."""
+        super().__init__()
         self.credentials = credentials
         self.access_level = "read-write"
         self.stall_seconds = 3.0
@@ -173,38 +174,12 @@ class FakeXApi:
         self.requests: list[ReceivedRequest] = []
         self.posts: list[str] = []
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
         self._next_id = 1860000000000000000
-        self.port = 0
 
     @property
     def origin(self) -> str:
         """Where the fake listens."""
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Listen (on the same port again after a stop)."""
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        # Request threads are joined on close, so no test leaves one behind.
-        server.daemon_threads = False
-        self.port = server.server_address[1]
-        self._server = server
-        self._release.clear()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused, as when the internet is down."""
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def fail_next(self, kind: str, **extra: Any) -> None:
         """Answer the next request with a fault."""
@@ -231,17 +206,13 @@ class FakeXApi:
             return str(self._next_id)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: FakeXApi
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         self._handle(None)
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
         self._handle(body)
@@ -294,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault(self, fault: Fault) -> None:
         if fault.kind == "stall":
-            self.owner._release.wait(self.owner.stall_seconds)
+            self.owner.release.wait(self.owner.stall_seconds)
             self.close_connection = True
             return
         if fault.kind == "reset":
@@ -347,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+FakeXApi.handler = _Handler
 
 
 @pytest.fixture
