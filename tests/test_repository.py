@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from custom_components.isp_watch.tweet_sender import ISSUES_BY_RESULT
 from homeassistant.const import Platform, __version__ as ha_version
 from homeassistant.loader import Manifest
 
@@ -249,17 +250,24 @@ def test_entity_translation_keys() -> None:
 
 def test_exceptions_and_issues_are_translated() -> None:
     """Errors raised to users and repair issues have English text."""
+    issues = set(ISSUES_BY_RESULT.values())
     for path in INTEGRATION.glob("*.py"):
         for call in _calls(path):
             key = _keyword(call, "translation_key")
-            if key is None:
-                continue
-            if _has_keyword(call, "translation_domain"):
+            if key is not None and _has_keyword(call, "translation_domain"):
                 assert "message" in _translation("exceptions", key)
-            elif _call_name(call) == "async_create_issue":
-                issue = _translation("issues", key)
-                assert "title" in issue
-                assert "description" in issue or "fix_flow" in issue
+            if (
+                _call_name(call) == "async_set_issue"
+                and len(call.args) > 2
+                and isinstance(call.args[2], ast.Constant)
+            ):
+                issues.add(str(call.args[2].value))
+    assert issues
+    assert issues == set(TRANSLATIONS["issues"]), "issues in code and text differ"
+    for key in issues:
+        issue = _translation("issues", key)
+        assert "title" in issue
+        assert "description" in issue
 
 
 def test_services_are_consistent() -> None:

@@ -59,7 +59,6 @@ DEFAULT_TWEET_COOLDOWN: Final = 6  # hours
 DEFAULT_TWEET_DAILY_CAP: Final = 5
 DEFAULT_DRY_RUN: Final = False
 
-MIN_SPEED: Final = 0.0  # exclusive
 MAX_SPEED: Final = 10_000.0
 MIN_PING: Final = 1.0
 MAX_PING: Final = 10_000.0

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -56,6 +55,7 @@ from .evaluation import (
     prune_history,
     start_of_month,
 )
+from .repairs import async_set_issue
 from .speedtest_client import (
     FailureKind,
     Measurement,
@@ -78,8 +78,6 @@ SPEED_TEST_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_speed_test_lock")
 STARTUP_DELAY = timedelta(minutes=1)
 # Consecutive "service unavailable" failures before the user is told about them.
 SERVICE_UNAVAILABLE_ISSUE_AFTER = 3
-ISSUE_SERVICE_UNAVAILABLE = "speedtest_unavailable"
-ISSUE_DATA_BUDGET = "data_budget_exceeded"
 BYTES_PER_GB = 1_000_000_000
 
 
@@ -336,47 +334,31 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         exceeded = bool(budget) and (
             data_used_since(self.history, start_of_month(now)) >= budget
         )
-        if exceeded:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"{ISSUE_DATA_BUDGET}_{self.config_entry.entry_id}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_DATA_BUDGET,
-                translation_placeholders={
-                    "title": self.config_entry.title,
-                    "budget": str(budget / BYTES_PER_GB),
-                },
-            )
-        else:
-            ir.async_delete_issue(
-                self.hass, DOMAIN, f"{ISSUE_DATA_BUDGET}_{self.config_entry.entry_id}"
-            )
+        async_set_issue(
+            self.hass,
+            self.config_entry,
+            "data_budget_exceeded",
+            active=exceeded,
+            placeholders={"budget": str(budget / BYTES_PER_GB)},
+        )
         return exceeded
 
     def _update_service_issue(self) -> None:
         recent = self.history[-SERVICE_UNAVAILABLE_ISSUE_AFTER:]
-        issue_id = f"{ISSUE_SERVICE_UNAVAILABLE}_{self.config_entry.entry_id}"
-        if len(recent) == SERVICE_UNAVAILABLE_ISSUE_AFTER and all(
+        failing = len(recent) == SERVICE_UNAVAILABLE_ISSUE_AFTER and all(
             isinstance(item, TestFailure)
             and item.kind is FailureKind.SERVICE_UNAVAILABLE
             for item in recent
-        ):
-            ir.async_create_issue(
+        )
+        # Other failures neither raise nor clear it; only a measurement proves it over.
+        if failing or isinstance(self.history[-1], Measurement):
+            async_set_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_SERVICE_UNAVAILABLE,
-                translation_placeholders={
-                    "title": self.config_entry.title,
-                    "count": str(SERVICE_UNAVAILABLE_ISSUE_AFTER),
-                },
+                self.config_entry,
+                "speedtest_unavailable",
+                active=failing,
+                placeholders={"count": str(SERVICE_UNAVAILABLE_ISSUE_AFTER)},
             )
-        elif isinstance(self.history[-1], Measurement):
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
     def _log_transition(self, outcome: TestOutcome) -> None:
         """Log once when tests start failing and once when they work again."""

@@ -31,6 +31,7 @@ from .const import (
     DOMAIN,
 )
 from .outbox import Outbox, OutboxItem, OutboxPolicy
+from .repairs import async_set_issue
 from .tweet_length import MAX_WEIGHTED_LENGTH, weighted_length
 from .x_client import PostOutcome, PostResult, XClient, XCredentials
 
@@ -203,11 +204,10 @@ class TweetSender:
             )
 
     def _react(self, outcome: PostOutcome) -> None:
-        entry_id = self.entry.entry_id
         if outcome.result in (PostResult.POSTED, PostResult.DUPLICATE):
             _LOGGER.debug("Posted to X: %s", outcome.url or outcome.detail)
             for issue in ISSUES_BY_RESULT.values():
-                ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{entry_id}")
+                async_set_issue(self.hass, self.entry, issue, active=False)
         elif outcome.result is PostResult.AUTH_FAILED:
             _LOGGER.warning(
                 "X refused the keys of %s; posts wait for new keys", self.entry.title
@@ -219,14 +219,12 @@ class TweetSender:
                 self.entry.title,
                 outcome.detail,
             )
-            ir.async_create_issue(
+            async_set_issue(
                 self.hass,
-                DOMAIN,
-                f"{issue_key}_{entry_id}",
-                is_fixable=False,
+                self.entry,
+                issue_key,
+                active=True,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=issue_key,
-                translation_placeholders={"title": self.entry.title},
             )
         elif outcome.result is PostResult.REJECTED:
             _LOGGER.warning("X rejected a post and it was dropped: %s", outcome.detail)
