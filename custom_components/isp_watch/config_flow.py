@@ -89,6 +89,18 @@ PLAN_FOR_MINIMUM = {
 }
 
 
+# Option, default, minimum, maximum and unit of the numbers the settings form asks for.
+TUNING_NUMBERS: tuple[tuple[str, float, float, float, str], ...] = (
+    (CONF_EVALUATION_WINDOW, DEFAULT_EVALUATION_WINDOW, 1, 10, "tests"),
+    (CONF_CONFIRM_DELAY, DEFAULT_CONFIRM_DELAY, 1, 120, "min"),
+    (CONF_MAX_CONFIRM_TESTS, DEFAULT_MAX_CONFIRM_TESTS, 0, 5, "tests"),
+    (CONF_OUTAGE_PROBE_INTERVAL, DEFAULT_OUTAGE_PROBE_INTERVAL, 1, 30, "min"),
+    (CONF_MONTHLY_DATA_BUDGET, DEFAULT_MONTHLY_DATA_BUDGET, 0, 10000, "GB"),
+    (CONF_TWEET_COOLDOWN, DEFAULT_TWEET_COOLDOWN, 0, 168, "h"),
+    (CONF_TWEET_DAILY_CAP, DEFAULT_TWEET_DAILY_CAP, 1, 50, "posts"),
+)
+
+
 def _speed_selector() -> NumberSelector:
     return NumberSelector(
         NumberSelectorConfig(
@@ -459,38 +471,12 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                     )
                 ),
                 **_threshold_fields(values),
-                probatio.Required(
-                    CONF_EVALUATION_WINDOW,
-                    default=default(CONF_EVALUATION_WINDOW, DEFAULT_EVALUATION_WINDOW),
-                ): _number_selector(1, 10, "tests"),
-                probatio.Required(
-                    CONF_CONFIRM_DELAY,
-                    default=default(CONF_CONFIRM_DELAY, DEFAULT_CONFIRM_DELAY),
-                ): _number_selector(1, 120, "min"),
-                probatio.Required(
-                    CONF_MAX_CONFIRM_TESTS,
-                    default=default(CONF_MAX_CONFIRM_TESTS, DEFAULT_MAX_CONFIRM_TESTS),
-                ): _number_selector(0, 5, "tests"),
-                probatio.Required(
-                    CONF_OUTAGE_PROBE_INTERVAL,
-                    default=default(
-                        CONF_OUTAGE_PROBE_INTERVAL, DEFAULT_OUTAGE_PROBE_INTERVAL
-                    ),
-                ): _number_selector(1, 30, "min"),
-                probatio.Required(
-                    CONF_MONTHLY_DATA_BUDGET,
-                    default=default(
-                        CONF_MONTHLY_DATA_BUDGET, DEFAULT_MONTHLY_DATA_BUDGET
-                    ),
-                ): _number_selector(0, 10000, "GB"),
-                probatio.Required(
-                    CONF_TWEET_COOLDOWN,
-                    default=default(CONF_TWEET_COOLDOWN, DEFAULT_TWEET_COOLDOWN),
-                ): _number_selector(0, 168, "h"),
-                probatio.Required(
-                    CONF_TWEET_DAILY_CAP,
-                    default=default(CONF_TWEET_DAILY_CAP, DEFAULT_TWEET_DAILY_CAP),
-                ): _number_selector(1, 50, "posts"),
+                **{
+                    probatio.Required(key, default=default(key, fallback)): (
+                        _number_selector(minimum, maximum, unit)
+                    )
+                    for key, fallback, minimum, maximum, unit in TUNING_NUMBERS
+                },
                 probatio.Required(
                     CONF_DRY_RUN, default=default(CONF_DRY_RUN, DEFAULT_DRY_RUN)
                 ): BooleanSelector(),
