@@ -2,16 +2,27 @@
 
 It serves ``POST /2/tweets`` and ``GET /2/users/me`` on 127.0.0.1, verifies each
 request's HMAC-SHA1 signature (RFC 5849) against the consumer and token secrets it was
-given, and answers with the real JSON shapes and error bodies. Tests queue faults (401,
-402, 403 duplicate / read-only / not enrolled, 429 with rate-limit headers, 5xx, a
-stall, a reset connection) or stop it to refuse connections.
+given, refuses a text it has already published with X's duplicate-content 403, and
+answers with the real JSON shapes, error bodies and headers (``x-access-level``, the
+rate-limit headers). Every request is recorded, signed correctly or not, with the text
+it carried.
+
+Tests script faults with ``fail_next(kind)``, answered in order, one per request:
+``401``, ``402``, ``403-duplicate``, ``403-read-only``, ``403-not-enrolled``, ``400``,
+``429`` (reset times of the 15-minute window and of the 24-hour user cap chosen per
+fault), ``500``, ``503``, ``stall`` (hold the request without answering until the
+fake stops, longer than any client timeout), ``stall-after-posting`` (publish the post,
+then stall: the client times out on a post that exists, as happens for real) and
+``reset`` (drop the connection with a TCP reset). ``stop()`` refuses connections;
+``start()`` listens again on the same port.
 
 How tests point tweepy at it: tweepy always calls ``https://api.twitter.com``. The X
 client mounts an adapter on tweepy's session that sends those requests to
 ``x_client.X_API_ORIGIN``; the ``fake_x_api`` fixture sets that attribute to this
-server's ``http://127.0.0.1:<port>``. The signature is computed by tweepy for the public
-URL, so this server checks it against ``https://api.twitter.com`` + path, as a server
-behind a proxy knows its public address.
+server's ``http://127.0.0.1:<port>`` with ``monkeypatch`` and starts the fake with
+``TEST_CREDENTIALS``. tweepy computes the signature for the public URL, so this server
+checks it against ``https://api.twitter.com`` + path, as a server behind a proxy knows
+its public address.
 """
 
 from __future__ import annotations
@@ -78,11 +89,23 @@ NOT_ENROLLED_BODY = {
     "reason": "client-not-enrolled",
     "type": "https://api.twitter.com/2/problems/client-forbidden",
 }
+# X documents the 402 but no body for it; this follows its other problem bodies.
 NO_CREDITS_BODY = {
     "title": "Payment Required",
     "detail": "Your account does not have enough credits for this request.",
     "type": "about:blank",
     "status": 402,
+}
+INVALID_REQUEST_BODY = {
+    "errors": [
+        {
+            "parameters": {"text": ["Tweet text is too long."]},
+            "message": "Tweet text is too long.",
+        }
+    ],
+    "title": "Invalid Request",
+    "detail": "One or more parameters to your request was invalid.",
+    "type": "https://api.twitter.com/2/problems/invalid-request",
 }
 RATE_LIMIT_BODY = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
 SERVER_ERROR_BODY = {
@@ -103,15 +126,38 @@ class ReceivedRequest:
     text: str | None
 
 
+FAULT_KINDS = frozenset(
+    {
+        "400",
+        "401",
+        "402",
+        "403-duplicate",
+        "403-read-only",
+        "403-not-enrolled",
+        "429",
+        "500",
+        "503",
+        "stall",
+        "stall-after-posting",
+        "reset",
+    }
+)
+
+
 @dataclass
 class Fault:
-    """An answer the fake gives instead of the normal one."""
+    """An answer the fake gives instead of the normal one.
 
-    kind: (
-        str  # 401 402 403-duplicate 403-read-only 403-not-enrolled 429 500 stall reset
-    )
+    For ``429``: ``rate_limit_reset`` is the 15-minute window's reset (Unix seconds;
+    15 minutes from now unless given, left out when ``reset_header`` is false), and
+    ``daily_reset`` makes it the 24-hour user cap that ran out, with requests still
+    left in the 15-minute window.
+    """
+
+    kind: str
     rate_limit_reset: int | None = None
     daily_reset: int | None = None
+    reset_header: bool = True
 
 
 def _encode(value: str) -> str:
@@ -132,11 +178,14 @@ def signature_is_valid(
     for part in authorization[len("OAuth ") :].split(","):
         key, _, value = part.strip().partition("=")
         oauth[unquote(key)] = unquote(value.strip('"'))
+    timestamp = oauth.get("oauth_timestamp", "")
     if (
         oauth.get("oauth_signature_method") != "HMAC-SHA1"
         or oauth.get("oauth_consumer_key") != credentials.api_key
         or oauth.get("oauth_token") != credentials.access_token
-        or abs(time.time() - int(oauth.get("oauth_timestamp", "0"))) > 300
+        or not timestamp.isdigit()
+        # X refuses requests signed more than a few minutes off its clock.
+        or abs(time.time() - int(timestamp)) > 300
     ):
         return False
     params = [
@@ -169,7 +218,10 @@ class FakeXApi(LoopbackServer):
         super().__init__()
         self.credentials = credentials
         self.access_level = "read-write"
-        self.stall_seconds = 3.0
+        # A stalled request is held until the fake stops, or this long at most.
+        self.stall_seconds = 30.0
+        # Requests held by a stall right now: a client that gave up left them here.
+        self.holding = 0
         self.faults: list[Fault] = []
         self.requests: list[ReceivedRequest] = []
         self.posts: list[str] = []
@@ -182,7 +234,9 @@ class FakeXApi(LoopbackServer):
         return f"http://127.0.0.1:{self.port}"
 
     def fail_next(self, kind: str, **extra: Any) -> None:
-        """Answer the next request with a fault."""
+        """Answer the next request that has no fault yet with this one."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self.faults.append(Fault(kind, **extra))
 
@@ -195,6 +249,16 @@ class FakeXApi(LoopbackServer):
         """Remember a request."""
         with self._lock:
             self.requests.append(request)
+
+    def hold(self) -> None:
+        """Keep a request waiting, without an answer, until the fake stops."""
+        with self._lock:
+            self.holding += 1
+        try:
+            self.release.wait(self.stall_seconds)
+        finally:
+            with self._lock:
+                self.holding -= 1
 
     def publish(self, text: str) -> str | None:
         """Store a post; None when the same text was posted before."""
@@ -229,7 +293,7 @@ class _Handler(QuietHandler):
         text = body.get("text") if body else None
         self.owner.record(ReceivedRequest(self.command, parts.path, valid, text))
         if (fault := self.owner.take_fault()) is not None:
-            self._fault(fault)
+            self._fault(fault, text)
             return
         if not valid:
             self._json(401, UNAUTHORIZED_BODY)
@@ -263,24 +327,26 @@ class _Handler(QuietHandler):
         else:
             self._json(404, {"title": "Not Found Error", "status": 404})
 
-    def _fault(self, fault: Fault) -> None:
-        if fault.kind == "stall":
-            self.owner.release.wait(self.owner.stall_seconds)
+    def _fault(self, fault: Fault, text: str | None) -> None:
+        if fault.kind in {"stall", "stall-after-posting"}:
+            if fault.kind == "stall-after-posting" and text:
+                self.owner.publish(text)
+            self.owner.hold()
             self.close_connection = True
             return
         if fault.kind == "reset":
+            # Closing with a zero linger sends RST, where a normal close sends FIN.
             self.connection.setsockopt(
                 socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
             )
+            self.connection.close()
             self.close_connection = True
             return
         if fault.kind == "429":
             now = int(time.time())
-            headers = {
-                "x-rate-limit-limit": "100",
-                "x-rate-limit-remaining": "0",
-                "x-rate-limit-reset": str(fault.rate_limit_reset or now + 900),
-            }
+            headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0"}
+            if fault.reset_header:
+                headers["x-rate-limit-reset"] = str(fault.rate_limit_reset or now + 900)
             if fault.daily_reset is not None:
                 headers |= {
                     "x-rate-limit-remaining": "40",
@@ -296,7 +362,7 @@ class _Handler(QuietHandler):
             "403-duplicate": (403, DUPLICATE_BODY),
             "403-read-only": (403, READ_ONLY_BODY),
             "403-not-enrolled": (403, NOT_ENROLLED_BODY),
-            "400": (400, {"title": "Invalid Request", "status": 400}),
+            "400": (400, INVALID_REQUEST_BODY),
             "500": (500, {"title": "Internal Server Error", "status": 500}),
             "503": (503, SERVER_ERROR_BODY),
         }
@@ -327,7 +393,7 @@ FakeXApi.handler = _Handler
 def fake_x_api(
     monkeypatch: pytest.MonkeyPatch, socket_enabled: None
 ) -> Iterator[FakeXApi]:
-    """A running fake X API that the X client is pointed at."""
+    """A running fake X API, accepting TEST_CREDENTIALS, that X clients are sent to."""
     fake = FakeXApi()
     fake.start()
     monkeypatch.setattr(x_client, "X_API_ORIGIN", fake.origin)

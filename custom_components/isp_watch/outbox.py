@@ -3,7 +3,8 @@
 A plain state object: the Home Assistant side persists `as_dict()` before every attempt
 and marks a post sent only after X answered, so a crash can repeat an attempt but never
 lose a post; X's duplicate-content answer to such a repeat counts as sent. Cooldown and
-cap live here, so no automation, however buggy, can flood the ISP.
+cap live here, so no automation, however buggy, can flood the ISP: a burst of posts
+sends one now and never more than the daily cap in any 24 hours.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import uuid
 
 from .x_client import PostOutcome, PostResult
 
-SENT_MEMORY = timedelta(hours=24)
+# The daily cap counts posts over a sliding 24 hours; X refuses identical text within
+# about as long, which is what posted_recently() is for.
+CAP_WINDOW = timedelta(hours=24)
+SENT_MEMORY = CAP_WINDOW
 # X's answers that need the user to act; posting waits until they did.
 PAUSING_RESULTS = frozenset(
     {
@@ -26,6 +30,8 @@ PAUSING_RESULTS = frozenset(
         PostResult.NO_CREDITS,
     }
 )
+# Keeps 2**n finite however long a failure streak grows; the cap applies long before.
+_MAX_BACKOFF_EXPONENT = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +64,7 @@ class OutboxItem:
             "text": self.text,
             "queued_at": self.queued_at.isoformat(),
             "attempts": self.attempts,
-            "not_before": self.not_before.isoformat() if self.not_before else None,
+            "not_before": _iso(self.not_before),
             "last_error": self.last_error,
         }
 
@@ -69,12 +75,8 @@ class OutboxItem:
             id=str(data["id"]),
             text=str(data["text"]),
             queued_at=datetime.fromisoformat(data["queued_at"]),
-            attempts=int(data["attempts"]),
-            not_before=(
-                datetime.fromisoformat(data["not_before"])
-                if data.get("not_before")
-                else None
-            ),
+            attempts=int(data.get("attempts", 0)),
+            not_before=_from_iso(data.get("not_before")),
             last_error=data.get("last_error"),
         )
 
@@ -117,11 +119,15 @@ class Outbox:
     def __init__(self, policy: OutboxPolicy) -> None:
         """Start empty."""
         self.policy = policy
+        # Oldest first; only the head is ever sent, so posts go out in order.
         self.items: list[OutboxItem] = []
+        # Oldest first; kept for the cap, the cooldown and the duplicate check.
         self.sent: list[SentPost] = []
         self.paused_reason: str | None = None
         self.last_error: str | None = None
-        # The post being sent right now; a full queue never drops it.
+        # The id of the post being sent right now: neither a full queue nor expiry
+        # removes it, so X's answer always finds it. Not persisted: after a restart
+        # nothing is in flight.
         self.in_flight: str | None = None
 
     @classmethod
@@ -129,13 +135,16 @@ class Outbox:
         """Restore a persisted outbox under the current policy."""
         outbox = cls(policy)
         outbox.items = [OutboxItem.from_dict(item) for item in data.get("items", [])]
-        outbox.sent = [SentPost.from_dict(post) for post in data.get("sent", [])]
+        outbox.sent = sorted(
+            (SentPost.from_dict(post) for post in data.get("sent", [])),
+            key=lambda post: post.sent_at,
+        )
         outbox.paused_reason = data.get("paused_reason")
         outbox.last_error = data.get("last_error")
         return outbox
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form of everything."""
+        """A JSON-safe form of everything that must survive a restart."""
         return {
             "items": [item.as_dict() for item in self.items],
             "sent": [post.as_dict() for post in self.sent],
@@ -156,16 +165,25 @@ class Outbox:
         dropped = [queued for queued in self.items if queued.id != self.in_flight][
             :overflow
         ]
-        self.items = [queued for queued in self.items if queued not in dropped]
+        self._remove(dropped)
         return item, dropped
 
     def expire(self, now: datetime) -> list[OutboxItem]:
         """Remove posts too old to be worth sending late, and forget old posts."""
         expired = [
-            item for item in self.items if now - item.queued_at > self.policy.max_age
+            item
+            for item in self.items
+            if now - item.queued_at > self.policy.max_age and item.id != self.in_flight
         ]
-        self.items = [item for item in self.items if item not in expired]
-        self.sent = [post for post in self.sent if now - post.sent_at <= SENT_MEMORY]
+        self._remove(expired)
+        # The cooldown may be longer than the cap's 24 hours; the last post is kept
+        # whatever its age, for the sensor that shows it.
+        memory = max(SENT_MEMORY, self.policy.cooldown)
+        self.sent = [
+            post
+            for index, post in enumerate(self.sent)
+            if now - post.sent_at <= memory or index == len(self.sent) - 1
+        ]
         return expired
 
     def posted_recently(self, text: str, now: datetime) -> bool:
@@ -176,19 +194,26 @@ class Outbox:
         )
 
     def next_attempt_at(self, now: datetime) -> datetime | None:
-        """When the first queued post may go out; None if nothing may."""
+        """When the first queued post may go out; None if nothing may.
+
+        The latest of: now, the end of the cooldown after the last post, the moment
+        the daily cap frees a slot, and the head post's own retry time.
+        """
         if not self.items or self.paused_reason is not None:
             return None
-        head = self.items[0]
         candidates = [now]
-        if head.not_before is not None:
-            candidates.append(head.not_before)
-        if self.sent:
-            candidates.append(self.sent[-1].sent_at + self.policy.cooldown)
-        window = [post for post in self.sent if now - post.sent_at < SENT_MEMORY]
-        if len(window) >= self.policy.daily_cap:
-            # The cap frees a slot when the oldest post counted leaves the 24 hours.
-            candidates.append(window[-self.policy.daily_cap].sent_at + SENT_MEMORY)
+        if (head_not_before := self.items[0].not_before) is not None:
+            candidates.append(head_not_before)
+        if (last := self.last_sent) is not None:
+            candidates.append(last.sent_at + self.policy.cooldown)
+        in_window = [
+            post.sent_at for post in self.sent if now - post.sent_at < CAP_WINDOW
+        ]
+        # A cap below one would hold every post until it expires; one is the least.
+        cap = max(self.policy.daily_cap, 1)
+        if len(in_window) >= cap:
+            # A slot frees when the oldest post that fills the cap leaves the window.
+            candidates.append(in_window[-cap] + CAP_WINDOW)
         return max(candidates)
 
     def take_due(self, now: datetime) -> OutboxItem | None:
@@ -196,47 +221,71 @@ class Outbox:
         when = self.next_attempt_at(now)
         if when is None or when > now:
             return None
-        self.in_flight = self.items[0].id
-        return self.items[0]
+        head = self.items[0]
+        self.in_flight = head.id
+        return head
 
     def record(
         self,
-        item: OutboxItem,
+        item_id: str | OutboxItem,
         outcome: PostOutcome,
         now: datetime,
         *,
         dry_run: bool = False,
     ) -> None:
-        """Apply X's answer to a post taken with take_due()."""
-        self.in_flight = None
-        item.attempts += 1
+        """Apply X's answer to a post taken with take_due().
+
+        Posted or duplicate: the post leaves the queue and counts toward cooldown and
+        cap. Rate limited: it waits for X's reset. Transient: it waits an exponential
+        backoff. Refused keys, permission, enrolment or credits: it stays and posting
+        pauses until resume(). Rejected: it is dropped.
+
+        Args:
+            item_id: The post's id (an OutboxItem is accepted for its id).
+            outcome: X's answer.
+            now: When the answer came.
+            dry_run: Whether the post only pretended to go out.
+        """
+        wanted = item_id if isinstance(item_id, str) else item_id.id
+        if self.in_flight == wanted:
+            self.in_flight = None
+        item = next((queued for queued in self.items if queued.id == wanted), None)
         result = outcome.result
-        # The post may have expired while X was answering; if it went out, it counts.
-        queued = item in self.items
         if result in (PostResult.POSTED, PostResult.DUPLICATE):
-            if queued:
-                self.items.remove(item)
+            if item is not None:
+                self._remove([item])
+                text = item.text
+            elif isinstance(item_id, OutboxItem):
+                # It left the queue while X answered (a reload, say); it still went out.
+                text = item_id.text
+            else:
+                return
             self.sent.append(
                 SentPost(
-                    text=item.text,
+                    text=text,
                     sent_at=now,
                     tweet_id=outcome.tweet_id,
                     url=outcome.url,
                     dry_run=dry_run,
                 )
             )
+            self.sent.sort(key=lambda post: post.sent_at)
             self.last_error = None
+            self.paused_reason = None
             return
-        if not queued:
+        if item is None:
             return
+        item.attempts += 1
         item.last_error = self.last_error = f"{result.value}: {outcome.detail}"
         if result is PostResult.REJECTED:
-            self.items.remove(item)
+            self._remove([item])
         elif result is PostResult.RATE_LIMITED:
-            item.not_before = outcome.retry_at or now + self.policy.backoff_max
+            retry_at = outcome.retry_at or now + self.policy.backoff_max
+            # A reset already past (a skewed clock) must not turn into a tight loop.
+            item.not_before = max(retry_at, now + self.policy.backoff_initial)
         elif result is PostResult.TRANSIENT:
-            # The exponent is bounded so a long failure streak cannot overflow.
-            backoff = self.policy.backoff_initial * 2 ** min(item.attempts - 1, 16)
+            exponent = min(item.attempts - 1, _MAX_BACKOFF_EXPONENT)
+            backoff = self.policy.backoff_initial * 2**exponent
             item.not_before = now + min(backoff, self.policy.backoff_max)
         elif result in PAUSING_RESULTS:
             self.paused_reason = result.value
@@ -244,3 +293,15 @@ class Outbox:
     def resume(self) -> None:
         """Try again after the user acted (new keys, permission, credits)."""
         self.paused_reason = None
+
+    def _remove(self, leaving: list[OutboxItem]) -> None:
+        ids = {item.id for item in leaving}
+        self.items = [item for item in self.items if item.id not in ids]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

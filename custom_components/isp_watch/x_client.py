@@ -1,15 +1,20 @@
 """Post to X and check an account, over tweepy's v2 client; typed outcomes, no raising.
 
 Every call is blocking and meant for an executor thread. tweepy passes no timeout to
-requests, so without one a call can hang forever: an adapter on the client's session
-gives every request a default timeout.
+requests, so without one a call can hang forever: an adapter mounted on the client's
+session gives every request a default timeout, and sends the requests tweepy makes to
+``https://api.twitter.com`` to ``X_API_ORIGIN`` instead, which is where tests point the
+client at a local fake X API. The OAuth 1.0a signature stays the one tweepy computed for
+the public URL, as it would behind a proxy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from http import HTTPStatus
 import logging
 from typing import Any, Literal
 
@@ -17,13 +22,20 @@ import requests
 from requests.adapters import HTTPAdapter
 import tweepy
 
+from . import tweet_length
+
 # tweepy's hard-coded origin. Requests for it go to this module attribute's value, read
 # at send time, so tests point it at a local fake X API.
 X_API_ORIGIN = "https://api.twitter.com"
 TWEEPY_ORIGIN = "https://api.twitter.com"
+MAX_TWEET_LENGTH = tweet_length.MAX_WEIGHTED_LENGTH
+# A 429 without a reset header: the length of X's shortest rate-limit window.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
-# These loggers print the OAuth base string and Authorization header at DEBUG, which
-# contain the API key and access token.
+LONGEST_RATE_LIMIT_WINDOW = timedelta(hours=24)
+# Access levels X sends in the x-access-level header that allow posting.
+WRITE_ACCESS_LEVELS = frozenset({"read-write", "read-write-directmessages"})
+# These loggers print the OAuth parameters, the base string and the Authorization
+# header at DEBUG, which contain the API key and the access token.
 OAUTH_LOGGERS = (
     "requests_oauthlib.oauth1_auth",
     "oauthlib.oauth1.rfc5849",
@@ -32,12 +44,30 @@ OAUTH_LOGGERS = (
 
 
 class _DropSigningDetails(logging.Filter):
+    """Keeps the OAuth libraries' DEBUG lines out of every log, whatever its level."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.DEBUG
 
 
 for _name in OAUTH_LOGGERS:
     logging.getLogger(_name).addFilter(_DropSigningDetails())
+
+
+def weighted_length(text: str) -> int:
+    """The length X counts for `text`.
+
+    twitter-text v3 rules: NFC first, every link 23, each emoji 2, CJK and most
+    non-Latin scripts 2 per character, Latin and general punctuation 1. The published
+    twitter-text-parser package cannot be imported on current Home Assistant (it needs
+    pkg_resources), so the rules live in `tweet_length`.
+    """
+    return tweet_length.weighted_length(text)
+
+
+def fits_in_a_tweet(text: str) -> bool:
+    """Whether X accepts the text: something besides spaces, at most 280 weighted."""
+    return bool(text.strip()) and weighted_length(text) <= MAX_TWEET_LENGTH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,16 +97,19 @@ type VerifyFailure = Literal[
 class VerifyError(Exception):
     """The keys could not be confirmed."""
 
-    def __init__(self, reason: VerifyFailure) -> None:
-        """Say why, as a config-flow error key."""
-        super().__init__(reason)
+    def __init__(self, reason: VerifyFailure, detail: str = "") -> None:
+        """Say why, as a config-flow error key, and what X said (safe for logs)."""
+        super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason: VerifyFailure = reason
+        self.detail = detail
 
 
 class PostResult(StrEnum):
     """What X made of a post."""
 
     POSTED = "posted"
+    # Duplicate content: the same text went out before (often our own attempt that
+    # timed out after X had created it), so it counts as posted and is never retried.
     DUPLICATE = "duplicate"
     AUTH_FAILED = "auth_failed"
     READ_ONLY = "read_only"
@@ -84,6 +117,7 @@ class PostResult(StrEnum):
     NO_CREDITS = "no_credits"
     RATE_LIMITED = "rate_limited"
     TRANSIENT = "transient"
+    # X refused this post as it is (too long, invalid): a retry would get the same.
     REJECTED = "rejected"
 
 
@@ -94,7 +128,9 @@ class PostOutcome:
     result: PostResult
     tweet_id: str | None = None
     url: str | None = None
+    # UTC; set for RATE_LIMITED.
     retry_at: datetime | None = None
+    # Short and safe for logs: X's own words or an exception's class, never a key.
     detail: str = ""
 
 
@@ -113,6 +149,7 @@ class _ApiAdapter(HTTPAdapter):
         if origin != TWEEPY_ORIGIN and url.startswith(TWEEPY_ORIGIN):
             # The signature stays the one for the public URL, as behind a proxy.
             request.url = origin + url[len(TWEEPY_ORIGIN) :]
+            # The stand-in origin is local; no proxy from the environment applies.
             kwargs["proxies"] = {}
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
@@ -122,45 +159,76 @@ class _ApiAdapter(HTTPAdapter):
 class XClient:
     """One account's connection to the X API."""
 
-    def __init__(self, credentials: XCredentials, *, timeout: float = 20.0) -> None:
-        """Prepare the client; no request is made yet."""
-        # wait_on_rate_limit would sleep this thread until the reset (and retry at once
-        # without the header); the outbox decides when to try again instead.
+    def __init__(
+        self,
+        credentials: XCredentials,
+        *,
+        timeout: float = 20.0,
+        username: str | None = None,
+    ) -> None:
+        """Prepare the client; no request is made yet.
+
+        Args:
+            credentials: The app's keys and the account's access token.
+            timeout: Seconds to wait for a connection, and then for each read.
+            username: The account's handle, if known, for links to posts; verify()
+                learns it too.
+        """
+        # wait_on_rate_limit would sleep this executor thread until the reset, for up
+        # to 24 hours, and retries at once when the header is missing; the outbox
+        # decides when to try again instead.
         self._client = tweepy.Client(
             consumer_key=credentials.api_key,
             consumer_secret=credentials.api_secret,
             access_token=credentials.access_token,
             access_token_secret=credentials.access_token_secret,
+            # The raw response keeps the headers (access level, rate limits), which
+            # tweepy's own Response drops.
             return_type=requests.Response,
             wait_on_rate_limit=False,
         )
         self._client.session.mount(TWEEPY_ORIGIN, _ApiAdapter(timeout))
+        self._username = username
 
     def close(self) -> None:
         """Release the HTTP connections."""
         self._client.session.close()
 
     def verify(self) -> XAccount:
-        """Confirm the keys and find the account and its permission."""
+        """Confirm the keys, and find the account and whether it may post.
+
+        Raises:
+            VerifyError: The keys were refused, X could not be reached, or its answer
+                made no sense.
+        """
         try:
             response: requests.Response = self._client.get_me(user_auth=True)
         except tweepy.Unauthorized as error:
-            raise VerifyError("invalid_auth") from error
+            raise VerifyError("invalid_auth", _detail(error.response)) from error
         except tweepy.TooManyRequests as error:
-            raise VerifyError("rate_limited") from error
-        except (tweepy.TwitterServerError, requests.RequestException) as error:
-            raise VerifyError("cannot_connect") from error
-        except tweepy.TweepyException as error:
-            raise VerifyError("unknown") from error
+            raise VerifyError("rate_limited", _detail(error.response)) from error
+        except tweepy.TwitterServerError as error:
+            raise VerifyError("cannot_connect", _detail(error.response)) from error
+        except requests.RequestException as error:
+            raise VerifyError("cannot_connect", type(error).__name__) from error
+        except tweepy.HTTPException as error:
+            raise VerifyError("unknown", _detail(error.response)) from error
+        except ValueError as error:
+            # tweepy reads a 429's reset header as an integer and fails on garbage.
+            raise VerifyError("unknown", "unreadable answer") from error
         try:
             user = response.json()["data"]
             account = XAccount(
                 user_id=str(user["id"]),
                 username=str(user["username"]),
-                can_post=response.headers.get("x-access-level", "read-write") != "read",
+                # A read-only app passes this check and fails only when posting; the
+                # header tells them apart now. Without it, the first post will tell.
+                can_post=response.headers.get("x-access-level", "read-write")
+                in WRITE_ACCESS_LEVELS,
             )
         except (ValueError, KeyError, TypeError) as error:
-            raise VerifyError("unknown") from error
+            raise VerifyError("unknown", "unreadable answer") from error
+        self._username = account.username
         return account
 
     def post(self, text: str) -> PostOutcome:
@@ -170,12 +238,18 @@ class XClient:
                 text=text, user_auth=True
             )
         except requests.RequestException as error:
+            # A post that timed out may still have been created; the retry then gets
+            # the duplicate answer, which counts as posted.
             return PostOutcome(
                 result=PostResult.TRANSIENT,
                 detail=f"no answer from X ({type(error).__name__})",
             )
         except tweepy.HTTPException as error:
-            return _outcome_of_error(error)
+            return _outcome_of_error(error.response)
+        except ValueError:
+            return PostOutcome(
+                result=PostResult.TRANSIENT, detail="unreadable answer from X"
+            )
         try:
             tweet_id = str(response.json()["data"]["id"])
         except ValueError, KeyError, TypeError:
@@ -183,53 +257,100 @@ class XClient:
         return PostOutcome(
             result=PostResult.POSTED,
             tweet_id=tweet_id,
-            url=f"https://x.com/i/web/status/{tweet_id}",
+            url=self._url(tweet_id),
             detail="posted",
         )
 
+    def _url(self, tweet_id: str) -> str:
+        if self._username:
+            return f"https://x.com/{self._username}/status/{tweet_id}"
+        # X redirects this form to the post whatever the account's name.
+        return f"https://x.com/i/web/status/{tweet_id}"
 
-def _outcome_of_error(error: tweepy.HTTPException) -> PostOutcome:
-    response = error.response
-    status = response.status_code
+
+def _problem(response: requests.Response) -> dict[str, Any]:
+    """The JSON body of an error answer, or an empty one."""
     try:
         parsed: Any = response.json()
     except ValueError:
-        parsed = None
-    body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-    detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _detail(response: requests.Response) -> str:
+    """X's own short words for an error, safe for logs."""
+    body = _problem(response)
+    # The first error's message is the most specific ("Tweet text is too long."),
+    # then the problem's detail, then its title.
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict) and first.get("message"):
+        text = first["message"]
+    else:
+        text = body.get("detail") or body.get("title") or f"HTTP {response.status_code}"
+    return str(text)[:200]
+
+
+def _outcome_of_error(response: requests.Response) -> PostOutcome:
+    status = response.status_code
+    body = _problem(response)
+    detail = _detail(response)
     problem = f"{body.get('type', '')} {body.get('reason', '')}"
-    if status == 401:
+    if status == HTTPStatus.UNAUTHORIZED:
         return PostOutcome(result=PostResult.AUTH_FAILED, detail=detail)
-    if status == 402:
+    if status == HTTPStatus.PAYMENT_REQUIRED:
         return PostOutcome(result=PostResult.NO_CREDITS, detail=detail)
-    if status == 403:
-        if "duplicate content" in detail.lower():
+    if status == HTTPStatus.FORBIDDEN:
+        # v2 says "duplicate content"; the older error shape "Status is a duplicate."
+        if "duplicate" in detail.lower():
             return PostOutcome(result=PostResult.DUPLICATE, detail=detail)
         if "oauth1-permissions" in problem:
             return PostOutcome(result=PostResult.READ_ONLY, detail=detail)
         if "client-not-enrolled" in problem or "client-forbidden" in problem:
             return PostOutcome(result=PostResult.NOT_ENROLLED, detail=detail)
+        # Too long or otherwise refused content: X answers some of these with 403.
         return PostOutcome(result=PostResult.REJECTED, detail=detail)
-    if status == 429:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         return PostOutcome(
             result=PostResult.RATE_LIMITED,
-            retry_at=_retry_at(response.headers),
+            retry_at=_retry_at(response.headers, datetime.now(UTC)),
             detail=detail,
         )
-    if status >= 500:
+    if status >= 500 or status == HTTPStatus.REQUEST_TIMEOUT:
         return PostOutcome(result=PostResult.TRANSIENT, detail=detail)
     return PostOutcome(result=PostResult.REJECTED, detail=detail)
 
 
-def _retry_at(headers: Any) -> datetime:
-    """When a rate limit lifts: the 15-minute window, or the 24-hour cap if spent."""
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(headers[name])
+    except KeyError, ValueError:
+        return None
+
+
+def _retry_at(headers: Mapping[str, str], now: datetime) -> datetime:
+    """When a rate limit lifts: the 15-minute window, or a 24-hour cap if spent.
+
+    X counts per 15 minutes and per 24 hours (per user and per app). When a 24-hour
+    cap is hit the 15-minute window can still show requests remaining, and waiting
+    for its reset would only earn another 429.
+    """
     resets: list[int] = []
-    if (reset := headers.get("x-rate-limit-reset")) is not None:
-        resets.append(int(reset))
-    if headers.get("x-user-limit-24hour-remaining") == "0" and (
-        daily := headers.get("x-user-limit-24hour-reset")
-    ):
-        resets.append(int(daily))
+    if (window_reset := _header_int(headers, "x-rate-limit-reset")) is not None:
+        resets.append(window_reset)
+    window_left = _header_int(headers, "x-rate-limit-remaining")
+    for scope in ("user", "app"):
+        daily_reset = _header_int(headers, f"x-{scope}-limit-24hour-reset")
+        daily_left = _header_int(headers, f"x-{scope}-limit-24hour-remaining")
+        # Without its remaining count, a 24-hour reset counts when the 15-minute
+        # window is not what ran out.
+        spent = daily_left == 0 or (
+            daily_left is None and window_left is not None and window_left > 0
+        )
+        if daily_reset is not None and spent:
+            resets.append(daily_reset)
     if not resets:
-        return datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
-    return datetime.fromtimestamp(max(resets), UTC)
+        return now + DEFAULT_RATE_LIMIT_WAIT
+    # No limit of X's lasts longer than a day: a later reset is a garbled header.
+    latest = int((now + LONGEST_RATE_LIMIT_WINDOW).timestamp())
+    return datetime.fromtimestamp(max(min(max(resets), latest), 0), UTC)
