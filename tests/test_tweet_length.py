@@ -33,6 +33,9 @@ from custom_components.isp_watch.tweet_length import (
         ("speed 3.5 Mbit/s", 16),
         ("e.g. this", 9),
         ("@isp_support hi", 15),
+        ("The line is slow: 12.3 Mbit/s.", 30),
+        ("http://a.co and https://t.co/abc", 51),
+        ("cafe\u0301 ok", 7),
     ],
 )
 def test_weighted_length(text: str, length: int) -> None:
@@ -45,3 +48,6 @@ def test_limit_with_links_and_cjk() -> None:
     assert weighted_length("x" * 257 + " https://example.com/" + "y" * 500) == 281
     assert weighted_length("字" * 140) == MAX_WEIGHTED_LENGTH
     assert weighted_length("字" * 141) > MAX_WEIGHTED_LENGTH
+    assert weighted_length("😀" * 140) == MAX_WEIGHTED_LENGTH
+    # NFC: 280 letters with combining accents are 280 accented letters.
+    assert weighted_length("e\u0301" * 280) == MAX_WEIGHTED_LENGTH

@@ -11,15 +11,12 @@ import pytest
 
 from custom_components.isp_watch import x_client
 from custom_components.isp_watch.x_client import (
-    MAX_TWEET_LENGTH,
     PostOutcome,
     PostResult,
     VerifyError,
     XAccount,
     XClient,
     XCredentials,
-    fits_in_a_tweet,
-    weighted_length,
 )
 from tests.fake_x_api import (
     ACCOUNT_ID,
@@ -369,43 +366,3 @@ def test_no_secret_in_logs_or_reprs(
     lines += [repr(thing) for thing in seen] + [str(thing) for thing in seen]
     for secret in SECRETS:
         assert not [line for line in lines if secret in line]
-
-
-@pytest.mark.parametrize(
-    ("text", "length"),
-    [
-        ("Hello", 5),
-        ("The line is slow: 12.3 Mbit/s.", 30),
-        ("see https://example.com/a/very/long/path?query=1", 27),
-        ("http://a.co and https://t.co/abc", 51),
-        ("www.example.org/status", 23),
-        ("日本語", 6),
-        ("한국어 텍스트", 13),
-        ("😀", 2),
-        ("👨\u200d👩\u200d👧\u200d👦", 2),
-        ("👍🏽", 2),
-        ("“quoted” — dash", 15),
-        ("e\u0301", 1),
-        ("cafe\u0301 ok", 7),
-    ],
-)
-def test_weighted_length(text: str, length: int) -> None:
-    """ASCII counts 1, any link 23, CJK and each emoji 2, after NFC normalisation."""
-    assert weighted_length(text) == length
-
-
-def test_what_fits_in_a_tweet() -> None:
-    """280 weighted: half as many CJK characters; any link costs 23; no blank post."""
-    assert MAX_TWEET_LENGTH == 280
-    assert fits_in_a_tweet("a" * 280)
-    assert not fits_in_a_tweet("a" * 281)
-    assert fits_in_a_tweet("字" * 140)
-    assert not fits_in_a_tweet("字" * 141)
-    assert fits_in_a_tweet("😀" * 140)
-    assert not fits_in_a_tweet("😀" * 141)
-    assert fits_in_a_tweet("x" * 256 + " https://example.com/" + "y" * 500)
-    assert not fits_in_a_tweet("x" * 257 + " https://example.com/" + "y" * 500)
-    # NFC: 280 letters with combining accents are 280 accented letters.
-    assert fits_in_a_tweet("e\u0301" * 280)
-    assert not fits_in_a_tweet("")
-    assert not fits_in_a_tweet("   ")

@@ -22,13 +22,10 @@ import requests
 from requests.adapters import HTTPAdapter
 import tweepy
 
-from . import tweet_length
-
 # tweepy's hard-coded origin. Requests for it go to this module attribute's value, read
 # at send time, so tests point it at a local fake X API.
 X_API_ORIGIN = "https://api.twitter.com"
 TWEEPY_ORIGIN = "https://api.twitter.com"
-MAX_TWEET_LENGTH = tweet_length.MAX_WEIGHTED_LENGTH
 # A 429 without a reset header: the length of X's shortest rate-limit window.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 LONGEST_RATE_LIMIT_WINDOW = timedelta(hours=24)
@@ -52,22 +49,6 @@ class _DropSigningDetails(logging.Filter):
 
 for _name in OAUTH_LOGGERS:
     logging.getLogger(_name).addFilter(_DropSigningDetails())
-
-
-def weighted_length(text: str) -> int:
-    """The length X counts for `text`.
-
-    twitter-text v3 rules: NFC first, every link 23, each emoji 2, CJK and most
-    non-Latin scripts 2 per character, Latin and general punctuation 1. The published
-    twitter-text-parser package cannot be imported on current Home Assistant (it needs
-    pkg_resources), so the rules live in `tweet_length`.
-    """
-    return tweet_length.weighted_length(text)
-
-
-def fits_in_a_tweet(text: str) -> bool:
-    """Whether X accepts the text: something besides spaces, at most 280 weighted."""
-    return bool(text.strip()) and weighted_length(text) <= MAX_TWEET_LENGTH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
