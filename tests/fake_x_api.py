@@ -10,11 +10,11 @@ it carried.
 Tests script faults with ``fail_next(kind)``, answered in order, one per request:
 ``401``, ``402``, ``403-duplicate``, ``403-read-only``, ``403-not-enrolled``, ``400``,
 ``429`` (reset times of the 15-minute window and of the 24-hour user cap chosen per
-fault), ``500``, ``503``, ``stall`` (hold the request without answering until the
-fake stops, longer than any client timeout), ``stall-after-posting`` (publish the post,
-then stall: the client times out on a post that exists, as happens for real) and
-``reset`` (drop the connection with a TCP reset). ``stop()`` refuses connections;
-``start()`` listens again on the same port.
+fault), ``500``, ``502`` (an HTML page, as from a proxy in front), ``503``, ``stall``
+(hold the request without answering until the fake stops, longer than any client
+timeout), ``stall-after-posting`` (publish the post, then stall: the client times out
+on a post that exists, as happens for real) and ``reset`` (drop the connection with a
+TCP reset). ``stop()`` refuses connections; ``start()`` listens again on the same port.
 
 How tests point tweepy at it: tweepy always calls ``https://api.twitter.com``. The X
 client mounts an adapter on tweepy's session that sends those requests to
@@ -115,6 +115,8 @@ SERVER_ERROR_BODY = {
     "status": 503,
 }
 
+BAD_GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
 
 @dataclass(frozen=True)
 class ReceivedRequest:
@@ -136,6 +138,7 @@ FAULT_KINDS = frozenset(
         "403-not-enrolled",
         "429",
         "500",
+        "502",
         "503",
         "stall",
         "stall-after-posting",
@@ -342,6 +345,9 @@ class _Handler(QuietHandler):
             self.connection.close()
             self.close_connection = True
             return
+        if fault.kind == "502":
+            self._send(502, BAD_GATEWAY_PAGE, "text/html")
+            return
         if fault.kind == "429":
             now = int(time.time())
             headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0"}
@@ -372,9 +378,17 @@ class _Handler(QuietHandler):
     def _json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        payload = json.dumps(body).encode()
+        self._send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-access-level", self.owner.access_level)
         # One request per connection, so stop() refuses the next request at once.

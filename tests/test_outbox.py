@@ -356,6 +356,23 @@ def test_record_accepts_the_taken_item() -> None:
     assert outbox.last_sent.text == "by item"
 
 
+def test_answer_for_a_post_the_queue_lost() -> None:
+    """A reload that lost the post: if X published it, it still counts as sent."""
+    outbox = Outbox(OutboxPolicy())
+    stored_before = json.loads(json.dumps(outbox.as_dict()))
+    outbox.enqueue("in flight", T0)
+    taken = outbox.take_due(T0)
+    assert taken is not None
+    reloaded = Outbox.from_dict(OutboxPolicy(), stored_before)
+
+    reloaded.record(taken.id, _answer(PostResult.TRANSIENT), T0)
+    assert reloaded.items == []
+    assert reloaded.last_error is None
+    reloaded.record(taken, _posted(), T0)
+    assert reloaded.last_sent is not None
+    assert reloaded.last_sent.text == "in flight"
+
+
 def _busy_outbox() -> Outbox:
     """An outbox with something in every field."""
     outbox = Outbox(OutboxPolicy())

@@ -132,6 +132,7 @@ def test_wrong_secret_fails_auth(fake_x_api: FakeXApi, wrong: dict[str, str]) ->
             ("403-not-enrolled", PostResult.NOT_ENROLLED, NOT_ENROLLED_BODY["detail"]),
             ("400", PostResult.REJECTED, "Tweet text is too long."),
             ("500", PostResult.TRANSIENT, "Internal Server Error"),
+            ("502", PostResult.TRANSIENT, "HTTP 502"),
             ("503", PostResult.TRANSIENT, "Service Unavailable"),
         ]
     ],
