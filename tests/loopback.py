@@ -33,7 +33,8 @@ class LoopbackServer:
         self.port = server.server_address[1]
         self._server = server
         self.release.clear()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval lets stop() return at once instead of after 0.5 s.
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         """Stop listening: connections are refused, as when the internet is down."""
