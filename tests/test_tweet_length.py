@@ -36,6 +36,8 @@ from custom_components.isp_watch.tweet_length import (
         ("The line is slow: 12.3 Mbit/s.", 30),
         ("http://a.co and https://t.co/abc", 51),
         ("cafe\u0301 ok", 7),
+        ("https://例え.jp/パス", 27),  # the path stops at the first non-ASCII
+        ("https://例え.jp/path", 23),
     ],
 )
 def test_weighted_length(text: str, length: int) -> None:

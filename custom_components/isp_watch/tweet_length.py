@@ -28,8 +28,10 @@ WEIGHTED_RANGES = (
 EMOJI_WEIGHT = 200
 
 # Links with a scheme, a www. host, or a bare host under a common top-level domain.
+# Hosts may be international; a path ends at the first non-ASCII character, as in
+# twitter-text, so the text after it is counted as text.
 _URL = re.compile(
-    r"(?<![\w@.])(?:https?://[^\s]+|www\.[^\s]+|"
+    r"(?<![\w@.])(?:https?://[^\s/]+(?:/[!-~]*)?|www\.[^\s/]+(?:/[!-~]*)?|"
     r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
     r"(?:com|net|org|info|io|co|me|ly|gl|be|uk|us|de|nl|fr|es|it|eu|ca|au|tv|app|dev)"
     r"(?![\w-])(?:/[^\s]*)?)",
