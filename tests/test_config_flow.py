@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import logging
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import AsyncMock, patch
 
 import pytest
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.isp_watch import x_client
 from custom_components.isp_watch.const import DOMAIN
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, InvalidData
-from tests.common import X_ACCOUNT_DATA, make_entry
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
+from tests.common import ENTRY_OPTIONS, X_ACCOUNT_DATA, make_entry
 from tests.fake_speedtest import SERVER_IDS, FakeSpeedtest
 from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
+from tests.loopback import LoopbackServer, QuietHandler
 
 CONNECTION = {
     "isp_name": "Example ISP",
@@ -31,287 +36,24 @@ KEYS = {
     "access_token": TEST_CREDENTIALS.access_token,
     "access_token_secret": TEST_CREDENTIALS.access_token_secret,
 }
-
-
-@pytest.fixture(autouse=True)
-def no_setup() -> Iterator[None]:
-    """Flows are tested on their own; setting the entry up is tested elsewhere."""
-    with patch("custom_components.isp_watch.async_setup_entry", return_value=True):
-        yield
-
-
-async def _start(hass: HomeAssistant, **changes: Any) -> dict[str, Any]:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    values = {
-        key: value for key, value in (CONNECTION | changes).items() if value is not None
-    }
-    return dict(
-        await hass.config_entries.flow.async_configure(result["flow_id"], values)
-    )
-
-
-async def test_without_an_x_account(hass: HomeAssistant) -> None:
-    """Connection and limits only: data and options are stored apart."""
-    result = await _start(hass)
-    assert result["type"] is FlowResultType.MENU
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "finish"}
-    )
-
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Example ISP"
-    assert result["data"] == {
-        "isp_name": "Example ISP",
-        "isp_handle": "ExampleISPHelp",
-        "plan_download": 100,
-        "plan_upload": 40,
-    }
-    assert result["options"] == {"min_download": 30, "min_upload": 10, "max_ping": 100}
-    assert result["result"].unique_id == "default"
-
-
-async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """Keys are checked live, trimmed, and the account is named in the title."""
-    result = await _start(hass, source_address="127.0.0.1")
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "x_account"}
-    )
-    assert result["step_id"] == "x_account"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {key: f"  {value}\n" for key, value in KEYS.items()}
-    )
-
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"Example ISP (@{ACCOUNT_USERNAME})"
-    assert result["data"] | {} == {
-        "isp_name": "Example ISP",
-        "isp_handle": "ExampleISPHelp",
-        "plan_download": 100,
-        "plan_upload": 40,
-        "source_address": "127.0.0.1",
-        **X_ACCOUNT_DATA,
-    }
-    assert result["result"].unique_id == "127.0.0.1"
-    assert [request.signature_valid for request in fake_x_api.requests] == [True]
-
-
-@pytest.mark.parametrize(
-    ("changes", "errors"),
-    [
-        ({"isp_handle": "not a handle!"}, {"isp_handle": "invalid_handle"}),
-        (
-            {"isp_handle": "@a_handle_that_is_too_long"},
-            {"isp_handle": "invalid_handle"},
-        ),
-        ({"isp_name": "   "}, {"isp_name": "empty_name"}),
-        ({"min_download": 150}, {"min_download": "minimum_above_plan"}),
-        ({"min_upload": 50}, {"min_upload": "minimum_above_plan"}),
-        (
-            {"plan_download": 0, "min_download": 0},
-            {"plan_download": "invalid_speed", "min_download": "invalid_speed"},
-        ),
-        ({"source_address": "not-an-ip"}, {"source_address": "invalid_source_address"}),
-    ],
-)
-async def test_bad_connection_input(
-    hass: HomeAssistant, changes: dict[str, Any], errors: dict[str, str]
-) -> None:
-    """Each mistake gets a translated error on its field, and nothing is created."""
-    result = await _start(hass, **changes)
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"min_download": "fast"},
-        {"max_ping": 0},
-        {"max_ping": 20_000},
-        {"plan_upload": 20_000},
-        {"min_upload": -5},
-    ],
-)
-async def test_out_of_range_and_non_numeric(
-    hass: HomeAssistant, changes: dict[str, Any]
-) -> None:
-    """The form refuses values its fields cannot hold."""
-    with pytest.raises(InvalidData):
-        await _start(hass, **changes)
-
-
-async def test_same_uplink_twice(hass: HomeAssistant) -> None:
-    """An uplink can be watched once."""
-    make_entry().add_to_hass(hass)
-    result = await _start(hass)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-
-
-async def _to_keys(hass: HomeAssistant) -> str:
-    result = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "x_account"}
-    )
-    return str(result["flow_id"])
-
-
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        ("401", "invalid_auth"),
-        ("429", "rate_limited"),
-        ("503", "cannot_connect"),
-        ("400", "unknown"),
-    ],
-)
-async def test_x_errors(
-    hass: HomeAssistant, fake_x_api: FakeXApi, fault: str, error: str
-) -> None:
-    """X's answers become clear errors; the form can be sent again."""
-    flow_id = await _to_keys(hass)
-    fake_x_api.fail_next(fault)
-    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
-    assert result["errors"] == {"base": error}
-
-    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
-async def test_wrong_secret_and_empty_keys(
-    hass: HomeAssistant, fake_x_api: FakeXApi
-) -> None:
-    """A wrong secret fails the signature; an empty key is not sent at all."""
-    flow_id = await _to_keys(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, KEYS | {"api_secret": "wrong"}
-    )
-    assert result["errors"] == {"base": "invalid_auth"}
-    assert fake_x_api.requests[-1].signature_valid is False
-
-    requests = len(fake_x_api.requests)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, KEYS | {"access_token": "   "}
-    )
-    assert result["errors"] == {"base": "empty_key"}
-    assert len(fake_x_api.requests) == requests
-
-
-async def test_read_only_app(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """Keys of an app without write permission are refused with the fix in the text."""
-    fake_x_api.access_level = "read"
-    flow_id = await _to_keys(hass)
-    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
-    assert result["errors"] == {"base": "read_only_app"}
-
-
-async def test_x_unreachable(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """No connection to X: cannot_connect."""
-    flow_id = await _to_keys(hass)
-    fake_x_api.stop()
-    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
-    assert result["errors"] == {"base": "cannot_connect"}
-
-
-async def test_unexpected_error(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """A crash inside the check is logged and shown as unknown, not a traceback."""
-    flow_id = await _to_keys(hass)
-    with patch(
-        "custom_components.isp_watch.config_flow.XClient.verify",
-        side_effect=RuntimeError("boom"),
-    ):
-        result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
-    assert result["errors"] == {"base": "unknown"}
-
-
-async def test_reconfigure(hass: HomeAssistant) -> None:
-    """Name, handle and plan change; the limits are checked against the new plan."""
-    entry = make_entry(with_x_account=True)
-    entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "reconfigure"
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"isp_name": "New ISP", "plan_download": 20}
-    )
-    assert result["errors"] == {"min_download": "minimum_above_plan"}
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {"isp_name": "New ISP", "isp_handle": "NewISP", "plan_download": 500},
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    assert entry.title == f"New ISP (@{ACCOUNT_USERNAME})"
-    assert entry.data["isp_handle"] == "NewISP"
-    assert entry.data["plan_download"] == 500
-    assert "plan_upload" not in entry.data
-    assert entry.data["api_key"] == TEST_CREDENTIALS.api_key
-
-
-async def test_reauth(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """New keys for the same account are stored; the entry reloads."""
-    entry = make_entry(with_x_account=True)
-    entry.add_to_hass(hass)
-    old = dict(entry.data)
-    hass.config_entries.async_update_entry(
-        entry, data=old | {"api_key": "expired", "access_token": "expired"}
-    )
-    result = await entry.start_reauth_flow(hass)
-    assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"]["username"] == ACCOUNT_USERNAME
-
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], KEYS)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reauth_successful"
-    assert entry.data == old
-
-
-async def test_reauth_with_another_account(
-    hass: HomeAssistant, fake_x_api: FakeXApi
-) -> None:
-    """Keys of a different account are refused."""
-    entry = make_entry(with_x_account=True)
-    entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        entry, data=entry.data | {"x_user_id": "999"}
-    )
-    result = await entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], KEYS)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account"
-    assert entry.data["x_user_id"] == "999"
-    assert ACCOUNT_ID != "999"
-
-
-async def test_reauth_error_then_success(
-    hass: HomeAssistant, fake_x_api: FakeXApi
-) -> None:
-    """A failed check keeps the form open."""
-    entry = make_entry(with_x_account=True)
-    entry.add_to_hass(hass)
-    result = await entry.start_reauth_flow(hass)
-    fake_x_api.fail_next("401")
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], KEYS)
-    assert result["errors"] == {"base": "invalid_auth"}
-
-
-async def _options(hass: HomeAssistant, entry: Any, step: str) -> dict[str, Any]:
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert result["type"] is FlowResultType.MENU
-    return dict(
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {"next_step_id": step}
-        )
-    )
-
-
+DEFAULT_OPTIONS = {
+    "min_download": 50.0,
+    "min_upload": 10.0,
+    "max_ping": 100.0,
+    "scan_interval": 60,
+    "server_id": "best",
+    "evaluation_window": 3,
+    "confirm_delay": 30,
+    "max_confirm_tests": 2,
+    "outage_probe_interval": 2,
+    "monthly_data_budget": 0,
+    "tweet_cooldown": 6,
+    "tweet_daily_cap": 5,
+    "dry_run": False,
+}
 SETTINGS = {
     "scan_interval": 30,
+    "server_id": "best",
     "min_download": 40,
     "min_upload": 10,
     "max_ping": 80,
@@ -326,29 +68,685 @@ SETTINGS = {
 }
 
 
-async def test_options_with_server_list(
-    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+@pytest.fixture(autouse=True)
+def setups() -> Iterator[AsyncMock]:
+    """Flows are tested on their own; the mock counts (re)loads of entries."""
+    with (
+        patch(
+            "custom_components.isp_watch.async_setup_entry", return_value=True
+        ) as setup,
+        patch("custom_components.isp_watch.async_unload_entry", return_value=True),
+    ):
+        yield setup
+
+
+def _field(result: Any, key: str) -> tuple[Any, Any]:
+    """The schema marker and validator of a field of a shown form."""
+    for marker, validator in result["data_schema"].schema.items():
+        if marker == key:
+            return marker, validator
+    raise AssertionError(f"{key} is not in the form")
+
+
+def _suggested(result: Any, key: str) -> Any:
+    marker, _ = _field(result, key)
+    return (marker.description or {}).get("suggested_value")
+
+
+async def _start(hass: HomeAssistant, **changes: Any) -> dict[str, Any]:
+    """Fill the first step; a change of None leaves that field out."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    values = {
+        key: value for key, value in (CONNECTION | changes).items() if value is not None
+    }
+    return dict(
+        await hass.config_entries.flow.async_configure(result["flow_id"], values)
+    )
+
+
+async def _to_keys(hass: HomeAssistant) -> str:
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "x_account"}
+    )
+    assert result["step_id"] == "x_account"
+    return str(result["flow_id"])
+
+
+# -- the first steps ----------------------------------------------------------------
+
+
+async def test_first_form_offers_defaults_and_limits(hass: HomeAssistant) -> None:
+    """The limits start at the defaults; the boxes carry their bounds and units."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    defaults = {
+        str(marker): marker.default()
+        for marker in result["data_schema"].schema
+        if str(marker) in {"min_download", "min_upload", "max_ping"}
+    }
+    assert defaults == {"min_download": 50.0, "min_upload": 10.0, "max_ping": 100.0}
+    _, speed = _field(result, "plan_download")
+    assert speed.config["min"] == 0
+    assert speed.config["max"] == 10_000
+    assert speed.config["unit_of_measurement"] == "Mbit/s"
+    _, ping = _field(result, "max_ping")
+    assert (ping.config["min"], ping.config["max"]) == (1, 10_000)
+    assert ping.serialize() == {"selector": {"number": ping.config}}
+
+
+async def test_without_an_x_account(hass: HomeAssistant) -> None:
+    """Skipping the account creates the entry; data and options are kept apart."""
+    result = await _start(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["x_account", "finish"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "finish"}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Example ISP"
+    assert result["data"] == {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
+    }
+    assert isinstance(result["data"]["plan_download"], float)
+    assert result["options"] == DEFAULT_OPTIONS | {
+        "min_download": 30.0,
+        "min_upload": 10.0,
+        "max_ping": 100.0,
+    }
+    assert isinstance(result["options"]["min_download"], float)
+    assert isinstance(result["options"]["scan_interval"], int)
+    assert result["result"].unique_id == "default"
+
+
+async def test_only_what_is_required(hass: HomeAssistant) -> None:
+    """Handle, plan and source address may stay empty; they are then not stored."""
+    result = await _start(
+        hass, isp_handle=None, plan_download=None, plan_upload=None, isp_name=" Acme "
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "finish"}
+    )
+    assert result["data"] == {"isp_name": "Acme"}
+    assert result["title"] == "Acme"
+
+
+async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
+    """Keys are checked live and trimmed; the account is named in the title."""
+    result = await _start(hass, source_address=" FD00:0:0::10 ")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "x_account"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {key: f"  {value}\n" for key, value in KEYS.items()}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"Example ISP (@{ACCOUNT_USERNAME})"
+    assert result["data"] == {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
+        "source_address": "fd00::10",
+        "api_key": TEST_CREDENTIALS.api_key,
+        "api_secret": TEST_CREDENTIALS.api_secret,
+        "access_token": TEST_CREDENTIALS.access_token,
+        "access_token_secret": TEST_CREDENTIALS.access_token_secret,
+        "x_username": ACCOUNT_USERNAME,
+        "x_user_id": ACCOUNT_ID,
+    }
+    assert result["result"].unique_id == "fd00::10"
+    # X saw the trimmed keys: the signature made with them was valid.
+    assert [request.signature_valid for request in fake_x_api.requests] == [True]
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({"isp_handle": "not a handle!"}, {"isp_handle": "invalid_handle"}),
+        ({"isp_handle": "@"}, {"isp_handle": "invalid_handle"}),
+        ({"isp_handle": "@sixteen_letters1"}, {"isp_handle": "invalid_handle"}),
+        ({"isp_name": "   "}, {"isp_name": "empty_name"}),
+        ({"min_download": 150}, {"min_download": "minimum_above_plan"}),
+        ({"min_upload": 40.5}, {"min_upload": "minimum_above_plan"}),
+        (
+            {"plan_download": 0, "min_download": 0},
+            {"plan_download": "invalid_speed", "min_download": "invalid_speed"},
+        ),
+        ({"plan_upload": 10_000.5}, {"plan_upload": "invalid_speed"}),
+        ({"min_upload": -5}, {"min_upload": "invalid_speed"}),
+        ({"max_ping": 0}, {"max_ping": "invalid_ping"}),
+        ({"max_ping": 20_000}, {"max_ping": "invalid_ping"}),
+        ({"min_download": "fast"}, {"min_download": "not_a_number"}),
+        ({"plan_download": "lots"}, {"plan_download": "not_a_number"}),
+        ({"max_ping": "nan"}, {"max_ping": "not_a_number"}),
+        ({"max_ping": True}, {"max_ping": "not_a_number"}),
+        ({"min_upload": ""}, {"min_upload": "not_a_number"}),
+        ({"source_address": "not-an-ip"}, {"source_address": "invalid_source_address"}),
+        ({"source_address": "192.168.1"}, {"source_address": "invalid_source_address"}),
+        ({"source_address": "0.0.0.0"}, {"source_address": "invalid_source_address"}),
+        ({"source_address": "127.0.0.1"}, {"source_address": "invalid_source_address"}),
+        ({"source_address": "fe80::1"}, {"source_address": "invalid_source_address"}),
+    ],
+)
+async def test_bad_connection_input(
+    hass: HomeAssistant, changes: dict[str, Any], errors: dict[str, str]
 ) -> None:
-    """The server picker lists speedtest.net's servers; options are stored."""
-    entry = make_entry()
+    """Each mistake gets a translated error on its field; what was typed stays."""
+    result = await _start(hass, **changes)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == errors
+    typed = CONNECTION | changes
+    assert _suggested(result, "isp_name") == typed["isp_name"]
+    assert _suggested(result, "isp_handle") == typed["isp_handle"]
+
+    # Corrected, the same form goes on.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], CONNECTION
+    )
+    assert result["type"] is FlowResultType.MENU
+
+
+@pytest.mark.parametrize(
+    ("existing", "typed"),
+    [("default", None), ("192.168.2.10", "192.168.2.10"), ("fd00::10", "FD00::0:10")],
+)
+async def test_same_uplink_twice(
+    hass: HomeAssistant, existing: str, typed: str | None
+) -> None:
+    """An uplink is watched once, however its address is written."""
+    make_entry(unique_id=existing).add_to_hass(hass)
+    result = await _start(hass, source_address=typed)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_another_uplink_beside_the_default(hass: HomeAssistant) -> None:
+    """A second uplink, named by its source address, is a second entry."""
+    make_entry().add_to_hass(hass)
+    result = await _start(hass, source_address="192.168.2.10")
+    assert result["type"] is FlowResultType.MENU
+
+
+async def test_uplink_added_while_the_keys_were_typed(hass: HomeAssistant) -> None:
+    """The entry is not created twice when the uplink appeared meanwhile."""
+    result = await _start(hass)
+    make_entry().add_to_hass(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "finish"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_two_flows_for_one_uplink(hass: HomeAssistant) -> None:
+    """A second flow for an uplink already being set up stops."""
+    await _start(hass)
+    result = await _start(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_in_progress"
+
+
+async def test_over_http_as_the_ui_does(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """The forms serialise for the frontend; text in a number box is a field error."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/flow", json={"handler": DOMAIN}
+    )
+    assert response.status == 200
+    form = await response.json()
+    fields = {field["name"]: field for field in form["data_schema"]}
+    assert fields["max_ping"]["selector"]["number"]["max"] == 10_000
+    assert fields["isp_name"]["required"] is True
+
+    response = await client.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}",
+        json=CONNECTION | {"min_download": "fast", "max_ping": 0},
+    )
+    assert response.status == 200
+    form = await response.json()
+    assert form["errors"] == {
+        "min_download": "not_a_number",
+        "max_ping": "invalid_ping",
+    }
+
+    response = await client.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}", json=CONNECTION
+    )
+    menu = await response.json()
+    assert menu["type"] == "menu"
+    response = await client.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}",
+        json={"next_step_id": "x_account"},
+    )
+    form = await response.json()
+    assert [field["name"] for field in form["data_schema"]] == list(KEYS)
+    assert all(
+        field["selector"]["text"]["type"] == "password" for field in form["data_schema"]
+    )
+
+
+# -- the X account ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("401", "invalid_auth"),
+        ("429", "rate_limited"),
+        ("500", "cannot_connect"),
+        ("503", "cannot_connect"),
+        ("reset", "cannot_connect"),
+        ("400", "unknown"),
+    ],
+)
+async def test_x_errors(
+    hass: HomeAssistant, fake_x_api: FakeXApi, fault: str, error: str
+) -> None:
+    """X's answers become clear errors; the form can be sent again."""
+    flow_id = await _to_keys(hass)
+    fake_x_api.fail_next(fault)
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["x_user_id"] == ACCOUNT_ID
+
+
+async def test_wrong_secret(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
+    """A wrong secret makes a signature X refuses."""
+    flow_id = await _to_keys(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, KEYS | {"api_secret": "wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_x_api.requests[-1].signature_valid is False
+
+
+async def test_empty_keys(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
+    """Empty or blank keys are named on their fields and never sent to X."""
+    flow_id = await _to_keys(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, KEYS | {"access_token": "   ", "api_secret": ""}
+    )
+    assert result["errors"] == {"access_token": "empty_key", "api_secret": "empty_key"}
+    assert fake_x_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("access_level", "error"),
+    [("read", "read_only_app"), ("read-write-directmessages", None)],
+)
+async def test_access_level(
+    hass: HomeAssistant, fake_x_api: FakeXApi, access_level: str, error: str | None
+) -> None:
+    """Keys of an app that may only read are refused with the fix in the text."""
+    fake_x_api.access_level = access_level
+    flow_id = await _to_keys(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    if error is None:
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+    else:
+        assert result["errors"] == {"base": error}
+
+
+async def test_x_unreachable(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
+    """No connection to X: cannot_connect."""
+    flow_id = await _to_keys(hass)
+    fake_x_api.stop()
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+class _ListBodyHandler(QuietHandler):
+    """Answers every request with a 401 whose JSON body is a list, not an object."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        body = b"[]"
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+
+class _GarbledX(LoopbackServer):
+    handler = _ListBodyHandler
+
+
+@pytest.fixture
+def garbled_x(monkeypatch: pytest.MonkeyPatch, socket_enabled: None) -> Iterator[None]:
+    """An X API whose error bodies trip up the client library."""
+    server = _GarbledX()
+    server.start()
+    monkeypatch.setattr(x_client, "X_API_ORIGIN", f"http://127.0.0.1:{server.port}")
+    yield
+    server.stop()
+
+
+@pytest.mark.usefixtures("garbled_x")
+async def test_answer_nobody_expected(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer that breaks the client is logged, keys left out; it shows unknown."""
+    caplog.set_level(logging.DEBUG)
+    flow_id = await _to_keys(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while checking the X keys" in caplog.text
+    for secret in KEYS.values():
+        assert secret not in caplog.text
+
+
+# -- reconfigure ---------------------------------------------------------------------
+
+
+async def test_reconfigure(hass: HomeAssistant, setups: AsyncMock) -> None:
+    """Name, handle and plan change; the limits must still fit the new plan."""
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    assert _suggested(result, "isp_handle") == "ExampleISPHelp"
+    assert _suggested(result, "plan_download") == 100.0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"isp_name": "New ISP", "plan_download": 20}
+    )
+    assert result["errors"] == {"plan_download": "plan_below_minimum"}
+    # The error names the minimums it conflicts with.
+    assert result["description_placeholders"] == {
+        "min_download": "30",
+        "min_upload": "10",
+    }
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"isp_name": "New ISP", "isp_handle": "new isp"}
+    )
+    assert result["errors"] == {"isp_handle": "invalid_handle"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"isp_name": "New ISP", "isp_handle": "@NewISP", "plan_download": 500},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.title == f"New ISP (@{ACCOUNT_USERNAME})"
+    assert entry.data == {
+        "isp_name": "New ISP",
+        "isp_handle": "NewISP",
+        "plan_download": 500.0,
+        **X_ACCOUNT_DATA,
+    }
+    assert entry.options == ENTRY_OPTIONS
+    assert entry.unique_id == "default"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert len(setups.mock_calls) == 1
+
+
+async def test_reconfigure_source_address(hass: HomeAssistant) -> None:
+    """A new local address keeps the entry and moves its unique id, if free."""
+    entry = make_entry(
+        unique_id="192.168.2.10", data={"source_address": "192.168.2.10"}
+    )
+    entry.add_to_hass(hass)
+    make_entry(
+        unique_id="192.168.3.10", data={"source_address": "192.168.3.10"}
+    ).add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert _suggested(result, "source_address") == "192.168.2.10"
+
+    changes = {"isp_name": "Example ISP", "source_address": "192.168.2.99"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], changes | {"source_address": "::1"}
+    )
+    assert result["errors"] == {"source_address": "invalid_source_address"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changes)
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.unique_id == "192.168.2.99"
+    assert entry.data["source_address"] == "192.168.2.99"
+
+    # The address of the other entry's uplink is taken.
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], changes | {"source_address": "192.168.3.10"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"source_address": "source_address_in_use"}
+    assert entry.unique_id == "192.168.2.99"
+
+    # Left empty: the default route, which no other entry watches.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"isp_name": "Example ISP"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.unique_id == "default"
+    assert "source_address" not in entry.data
+
+
+async def test_reconfigure_onto_the_default_route_when_taken(
+    hass: HomeAssistant,
+) -> None:
+    """The default route watched by another entry cannot be taken over."""
+    make_entry().add_to_hass(hass)
+    entry = make_entry(
+        unique_id="192.168.2.10", data={"source_address": "192.168.2.10"}
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"isp_name": "Example ISP", "source_address": "nonsense"}
+    )
+    assert result["errors"] == {"source_address": "invalid_source_address"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"isp_name": "Example ISP"}
+    )
+    assert result["errors"] == {"source_address": "source_address_in_use"}
+    assert entry.unique_id == "192.168.2.10"
+
+
+# -- reauth ---------------------------------------------------------------------------
+
+
+async def test_reauth(
+    hass: HomeAssistant, fake_x_api: FakeXApi, setups: AsyncMock
+) -> None:
+    """New keys for the same account are stored; the title follows a renamed account."""
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry,
+        title="Example ISP (@old_name)",
+        data=entry.data
+        | {"api_key": "expired", "access_token": "expired", "x_username": "old_name"},
+    )
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["username"] == "old_name"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {key: f" {value} " for key, value in KEYS.items()}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data == {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
+        **X_ACCOUNT_DATA,
+    }
+    assert entry.title == f"Example ISP (@{ACCOUNT_USERNAME})"
+    await hass.async_block_till_done()
+    assert len(setups.mock_calls) == 1
+
+
+async def test_reauth_with_another_account(
+    hass: HomeAssistant, fake_x_api: FakeXApi
+) -> None:
+    """Keys of a different account are refused; nothing is changed."""
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, data=entry.data | {"x_user_id": "999"}
+    )
+    before = dict(entry.data)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], KEYS)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert ACCOUNT_ID != "999"
+    assert entry.data == before
+
+
+async def test_reauth_errors_keep_the_form(
+    hass: HomeAssistant, fake_x_api: FakeXApi
+) -> None:
+    """A failed check keeps the form open until the keys work."""
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, KEYS | {"api_key": " "}
+    )
+    assert result["errors"] == {"api_key": "empty_key"}
+    fake_x_api.fail_next("401")
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["errors"] == {"base": "invalid_auth"}
+    fake_x_api.access_level = "read"
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["errors"] == {"base": "read_only_app"}
+    fake_x_api.access_level = "read-write"
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["reason"] == "reauth_successful"
+
+
+# -- options --------------------------------------------------------------------------
+
+
+async def _options(hass: HomeAssistant, entry: Any, step: str) -> dict[str, Any]:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    return dict(
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": step}
+        )
+    )
+
+
+def _server_choices(result: Any) -> list[tuple[str, str]]:
+    _, selector = _field(result, "server_id")
+    return [(option["value"], option["label"]) for option in selector.config["options"]]
+
+
+@pytest.mark.parametrize(
+    ("with_x_account", "menu"),
+    [
+        (False, ["settings", "add_x_account"]),
+        (True, ["settings", "replace_x_account", "remove_x_account"]),
+    ],
+)
+async def test_options_menu(
+    hass: HomeAssistant, with_x_account: bool, menu: list[str]
+) -> None:
+    """The menu offers what fits the account there is."""
+    entry = make_entry(with_x_account=with_x_account)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["menu_options"] == menu
+
+
+async def test_options_with_server_list(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
+) -> None:
+    """The server picker lists speedtest.net's servers; options are stored, reloaded."""
+    entry = make_entry(options={"server_id": "4244", "scan_interval": 120})
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     assert result["step_id"] == "settings"
     assert result["description_placeholders"] == {"server_note": ""}
-    server_field = next(
-        key for key in result["data_schema"].schema if key == "server_id"
-    )
-    offered = [
-        option["value"]
-        for option in result["data_schema"].schema[server_field].config["options"]
+    choices = _server_choices(result)
+    assert [value for value, _ in choices] == [
+        "best",
+        *(str(server_id) for server_id in SERVER_IDS),
     ]
-    assert offered == ["best", *(str(server_id) for server_id in SERVER_IDS)]
+    assert choices[1][1].startswith("Example Hosting 0, Town 0 (Netherlands, ")
+    assert _suggested(result, "server_id") == "4244"
+    assert _suggested(result, "scan_interval") == 120
+    lists_fetched = speedtest_route.count("speedtest-servers")
+    assert lists_fetched > 0
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], SETTINGS | {"min_download": 101}
+    )
+    assert result["errors"] == {"min_download": "minimum_above_plan"}
+    # Shown again with the list it already has.
+    assert len(_server_choices(result)) == 1 + len(SERVER_IDS)
+    assert speedtest_route.count("speedtest-servers") == lists_fetched
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], SETTINGS | {"server_id": str(SERVER_IDS[1])}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == SETTINGS | {"server_id": str(SERVER_IDS[1])}
+    assert isinstance(entry.options["scan_interval"], int)
+    assert isinstance(entry.options["min_download"], float)
+    await hass.async_block_till_done()
+    assert len(setups.mock_calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({"server_id": "nearest"}, {"server_id": "invalid_server"}),
+        ({"scan_interval": 5}, {"scan_interval": "out_of_range"}),
+        ({"scan_interval": 90.5}, {"scan_interval": "out_of_range"}),
+        ({"evaluation_window": 0}, {"evaluation_window": "out_of_range"}),
+        ({"tweet_daily_cap": 51}, {"tweet_daily_cap": "out_of_range"}),
+        ({"monthly_data_budget": "a lot"}, {"monthly_data_budget": "not_a_number"}),
+        ({"max_ping": 10_001}, {"max_ping": "invalid_ping"}),
+        ({"min_upload": 0}, {"min_upload": "invalid_speed"}),
+        ({"min_upload": 41}, {"min_upload": "minimum_above_plan"}),
+    ],
+)
+async def test_options_bad_input(
+    hass: HomeAssistant,
+    speedtest_route: FakeSpeedtest,
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """Each mistake gets a translated error on its field; nothing is stored."""
+    speedtest_route.stop()
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], SETTINGS | changes
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert entry.options == ENTRY_OPTIONS
 
 
 async def test_options_without_server_list(
@@ -360,38 +758,111 @@ async def test_options_without_server_list(
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     assert "could not be loaded" in result["description_placeholders"]["server_note"]
-    server_field = next(
-        key for key in result["data_schema"].schema if key == "server_id"
-    )
-    options = result["data_schema"].schema[server_field].config["options"]
-    assert [option["value"] for option in options] == ["best"]
+    assert [value for value, _ in _server_choices(result)] == ["best"]
 
+    # A server id typed by hand is still accepted.
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | {"server_id": "best", "min_download": 500}
+        result["flow_id"], SETTINGS | {"server_id": " 12345 "}
     )
-    assert result["errors"] == {"min_download": "minimum_above_plan"}
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["server_id"] == "12345"
 
 
-async def test_options_add_and_remove_the_account(
-    hass: HomeAssistant, fake_x_api: FakeXApi
+async def test_options_over_http(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    speedtest_route: FakeSpeedtest,
 ) -> None:
-    """The X account can be added later, and removed again."""
+    """The settings form serialises for the frontend, with the servers to pick."""
+    assert await async_setup_component(hass, "config", {})
     entry = make_entry()
     entry.add_to_hass(hass)
-    result = await _options(hass, entry, "x_account")
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+    )
+    menu = await response.json()
+    response = await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json={"next_step_id": "settings"},
+    )
+    assert response.status == 200
+    form = await response.json()
+    fields = {field["name"]: field for field in form["data_schema"]}
+    assert list(fields) == list(SETTINGS)
+    assert fields["min_download"]["description"] == {"suggested_value": 30.0}
+    select = fields["server_id"]["selector"]["select"]
+    assert [option["value"] for option in select["options"]] == [
+        "best",
+        *(str(server_id) for server_id in SERVER_IDS),
+    ]
+
+
+async def test_options_plan_limits_nothing_without_a_plan(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """Without a plan, any minimum in range is accepted."""
+    speedtest_route.stop()
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, data={"isp_name": "Example ISP"})
+    result = await _options(hass, entry, "settings")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], SETTINGS | {"min_download": 5000, "min_upload": 2000}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["min_download"] == 5000.0
+
+
+async def test_options_add_replace_and_remove_the_account(
+    hass: HomeAssistant, fake_x_api: FakeXApi, setups: AsyncMock
+) -> None:
+    """The X account can be added later, replaced, and removed; each reloads."""
+    entry = make_entry(options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "add_x_account")
+    assert result["step_id"] == "x_account"
     fake_x_api.fail_next("401")
     result = await hass.config_entries.options.async_configure(result["flow_id"], KEYS)
     assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {key: f"{value}\t" for key, value in KEYS.items()}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.data == {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
+        **X_ACCOUNT_DATA,
+    }
+    assert entry.title == f"Example ISP (@{ACCOUNT_USERNAME})"
+    assert entry.options == SETTINGS
+    await hass.async_block_till_done()
+    assert len(setups.mock_calls) == 1
+
+    result = await _options(hass, entry, "replace_x_account")
+    fake_x_api.access_level = "read"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], KEYS)
+    assert result["errors"] == {"base": "read_only_app"}
+    fake_x_api.access_level = "read-write"
     result = await hass.config_entries.options.async_configure(result["flow_id"], KEYS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.data["x_username"] == ACCOUNT_USERNAME
-    assert entry.title == f"Example ISP (@{ACCOUNT_USERNAME})"
     await hass.async_block_till_done()
+    assert len(setups.mock_calls) == 2
 
     result = await _options(hass, entry, "remove_x_account")
     assert result["step_id"] == "remove_x_account"
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert "api_key" not in entry.data
+    assert entry.data == {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
+    }
     assert entry.title == "Example ISP"
-    assert entry.data["isp_name"] == "Example ISP"
+    assert entry.options == SETTINGS
+    await hass.async_block_till_done()
+    assert len(setups.mock_calls) == 3
+    assert entry.state is ConfigEntryState.LOADED
