@@ -1,17 +1,34 @@
 """A local speedtest.net that unmodified speedtest-cli completes a test against.
 
-It speaks the legacy protocol speedtest-cli 2.1.3 uses: the configuration XML, the
-server list XML, ``latency.txt``, ``random{N}x{N}.jpg`` downloads and ``upload.php``,
-with a shared throughput limit, a latency, and fault modes.
+It speaks the legacy protocol speedtest-cli 2.1.3 uses: the configuration XML
+(``speedtest-config.php``), the server list XML (``speedtest-servers-static.php`` and
+its fallbacks), ``latency.txt``, ``random{N}x{N}.jpg`` downloads of the real sizes and
+``upload.php``. Download and upload throughput are each one limit shared by all
+connections; latency probes answer after the configured round-trip time. Fault modes
+(``FakeSpeedtest.faults``) make it fail the ways the real service and real lines do.
+It counts the body bytes it served and received, so a test can compare them with what
+speedtest-cli reported.
 
 How tests route speedtest-cli here: the speed test runs in a child process, which the
-test harness's socket guard does not reach. The child gets the standard proxy
-environment (``http_proxy``/``https_proxy``) pointing at this server, which answers
-absolute-URI proxy requests and ``CONNECT`` tunnels. For ``https://www.speedtest.net``
-it terminates TLS with a certificate signed by a test CA it makes, and the child trusts
-that CA through ``SSL_CERT_FILE``. The server list points at this server's own
-``http://127.0.0.1:<port>/speedtest/upload.php``; latency probes ignore proxies and go
-there directly, and ``no_proxy`` sends downloads and uploads there directly too.
+test harness's socket guard does not reach, so the route is the child's standard
+proxy environment (``FakeSpeedtest.environment()``):
+
+* ``http_proxy``/``https_proxy`` point at this server. It answers absolute-URI proxy
+  requests (``GET http://c.speedtest.net/...``) and ``CONNECT`` tunnels; inside a
+  tunnel to ``www.speedtest.net:443`` it terminates TLS with a certificate for
+  www.speedtest.net signed by a test CA it makes at start, and ``SSL_CERT_FILE`` makes
+  the child trust that CA (``REQUESTS_CA_BUNDLE`` would not: it only affects
+  ``requests``).
+* The server list names test servers at this server's own
+  ``http://127.0.0.1:<port>/speedtest<N>/upload.php``. Latency probes ignore proxies and
+  connect there directly; ``no_proxy`` sends downloads and uploads there directly too,
+  as they would go on a real line.
+
+Use the ``fake_speedtest`` fixture and pass ``fake_speedtest.environment()`` to
+``SpeedTestClient(environment=...)``, or use ``speedtest_route``, which puts the route
+into this process's environment so every child started during the test inherits it.
+Stopping the fake (``stop()``) makes every connection refused, as when the internet is
+down; ``start()`` brings it back on the same port.
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 import datetime as dt
+import gzip
 import os
 from pathlib import Path
 import re
@@ -37,7 +55,7 @@ import pytest
 
 from tests.loopback import LoopbackServer, QuietHandler
 
-# Real image sizes (bytes) served by speedtest.net servers.
+# Body sizes (bytes) of the images real speedtest.net servers serve.
 IMAGE_SIZES = {
     350: 245388,
     500: 505544,
@@ -50,7 +68,23 @@ IMAGE_SIZES = {
     3500: 24262167,
     4000: 31625365,
 }
+# The client address speedtest.net reports in the configuration; it must never appear in
+# anything the integration keeps.
+CLIENT_IP = "203.0.113.9"
+ISP = "Example Fibre"
+SERVER_IDS = (4242, 4243, 4244)
 CHUNK = 16 * 1024
+RECEIVE_BUFFER = 64 * 1024
+# The fake waits this long for an upload body that never completes (speedtest-cli's
+# 65536-byte body is 7 bytes short of its Content-Length).
+UPLOAD_IDLE_TIMEOUT = 3.0
+# How long a stalled response holds its connection at most; stop() releases it at once.
+STALL_LIMIT = 30.0
+
+IMAGE_PATTERN = re.compile(r"/speedtest(\d+)/random(\d+)x\2\.jpg$")
+LATENCY_PATTERN = re.compile(r"/speedtest(\d+)/latency\.txt$")
+UPLOAD_PATTERN = re.compile(r"/speedtest(\d+)/upload\.php$")
+SPEEDTEST_HOSTS = ("www.speedtest.net", "c.speedtest.net")
 
 
 class _Clock:
@@ -59,24 +93,65 @@ class _Clock:
     monotonic = staticmethod(time.monotonic)
 
 
-IMAGE_PATTERN = re.compile(r"/random(\d+)x\1\.jpg$")
-LATENCY_PATTERN = re.compile(r"/speedtest(\d*)/latency\.txt$")
-SERVER_IDS = (4242, 4243, 4244)
-
-
 @dataclass
 class Faults:
     """What the fake does wrong; all off by default."""
 
     config_status: int = 200
+    """Status of the configuration (403, 503, or 204: a 2xx that is not 200)."""
     config_malformed: bool = False
+    """The configuration is not well-formed XML."""
+    config_incomplete: bool = False
+    """The configuration lacks its ``<upload>`` element."""
+    config_stall: bool = False
+    """The configuration (gzip) stops halfway and the connection stays open."""
+    broken_gzip: bool = False
+    """Configuration and server list say gzip but are not."""
+    servers_status: int = 200
+    """Status of every server list URL."""
+    servers_stall: bool = False
+    """The server list (gzip) stops halfway and the connection stays open."""
+    servers_malformed: bool = False
+    """The server list is not well-formed XML."""
+    servers_unusable: bool = False
+    """The server list has a server without an id."""
     no_servers: bool = False
+    """The server list is empty."""
     dead_latency: bool = False
+    """Latency probes are answered with 404."""
+    lossy_latency: bool = False
+    """The first of every server's three latency probes is answered with 404."""
+    latency_stall: bool = False
+    """Latency probes get headers, then the body never comes."""
     download_status: int = 200
+    """Status of image downloads."""
+    download_empty: bool = False
+    """Images are 200 responses without a body."""
     download_stall: bool = False
+    """Images stop halfway; the connection stays open."""
     download_reset: bool = False
+    """Images stop halfway with a TCP reset."""
     download_partial: bool = False
+    """Images stop halfway with a clean close, short of their Content-Length."""
     upload_status: int = 200
+    """Status of upload replies (the body is read first, as real servers do)."""
+    upload_reset: bool = False
+    """Uploads are reset after the first chunk."""
+    limit: int | None = None
+    """How many downloads and uploads the faults above hit; None: all of them."""
+
+
+@dataclass
+class FakeServer:
+    """One test server of the list; all of them are served by the fake itself."""
+
+    id: int
+    name: str
+    sponsor: str
+    lat: float
+    lon: float
+    extra_latency_ms: float = 0.0
+    country: str = "Netherlands"
 
 
 @dataclass
@@ -98,7 +173,7 @@ class Pacer:
 
 
 class FakeSpeedtest(LoopbackServer):
-    """The fake service; start() it, point the child at environment()."""
+    """The fake service: start() it, give the child environment()."""
 
     def __init__(
         self,
@@ -108,31 +183,68 @@ class FakeSpeedtest(LoopbackServer):
         upload_mbps: float = 20.0,
         latency_ms: float = 15.0,
         test_length: int = 2,
+        upload_ratio: int = 5,
+        max_chunk_count: int = 50,
     ) -> None:
-        """Configure throughput, latency and the test length speedtest-cli is told."""
+        """Configure the line and what the configuration tells speedtest-cli.
+
+        Args:
+            tmp_path: Folder for the test CA and the server certificate.
+            download_mbps: Download throughput shared by all connections.
+            upload_mbps: Upload throughput shared by all connections.
+            latency_ms: Round-trip time the nearest server's latency probes show.
+            test_length: Seconds speedtest-cli spends on download and on upload each.
+            upload_ratio: speedtest.net's upload ``ratio``: which upload sizes are used
+                (5, as speedtest.net sends: 512 KiB, 1 MiB, 7 MiB).
+            max_chunk_count: speedtest.net's ``maxchunkcount``: upload requests in all.
+        """
         super().__init__()
-        self.download_mbps = download_mbps
-        self.upload_mbps = upload_mbps
         self.latency_ms = latency_ms
         self.test_length = test_length
+        self.upload_ratio = upload_ratio
+        self.max_chunk_count = max_chunk_count
         self.faults = Faults()
-        self.isp = "Example Fibre"
+        self.isp = ISP
+        self.servers = [
+            FakeServer(id=SERVER_IDS[0], name="Town 0", sponsor="Example Hosting 0",
+                       lat=52.0, lon=4.9),
+            FakeServer(id=SERVER_IDS[1], name="Town 1", sponsor="Example Hosting 1",
+                       lat=53.0, lon=4.9, extra_latency_ms=5),
+            FakeServer(id=SERVER_IDS[2], name="Town 2", sponsor="Example Hosting 2",
+                       lat=54.0, lon=4.9, extra_latency_ms=10),
+        ]  # fmt: skip
         self.bytes_served = 0
         self.bytes_received = 0
         self.requests: list[str] = []
+        self.peers: set[str] = set()
         self._lock = threading.Lock()
-        self._download_pacer = Pacer(download_mbps * 1_000_000 / 8)
-        self._upload_pacer = Pacer(upload_mbps * 1_000_000 / 8)
+        self._idle = threading.Condition(self._lock)
+        self._active = 0
+        self._faulted = {"download": 0, "upload": 0}
+        self._probes = 0
+        self.set_rates(download_mbps=download_mbps, upload_mbps=upload_mbps)
         self.ca_file = tmp_path / "fake-speedtest-ca.pem"
-        self._tls = _make_tls_context(self.ca_file, tmp_path)
+        self.tls = _make_tls_context(self.ca_file, tmp_path)
 
-    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Listen on 127.0.0.1 (the same port again after a stop)."""
+        super().start()
+        assert self._server is not None
+        # speedtest-cli opens 8 connections at once, and opens them in quick succession
+        # when they fail. socketserver's backlog of 5 would drop connection attempts,
+        # which the client sees as connect timeouts that a real server would not cause.
+        self._server.socket.listen(64)
 
     def environment(self) -> dict[str, str]:
-        """The child's environment: proxy to this server, trust its CA."""
+        """The child's environment: this process's, routed to the fake."""
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name.lower()
+            not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+        }
         proxy = f"http://127.0.0.1:{self.port}"
-        return {
-            **os.environ,
+        return environment | {
             "http_proxy": proxy,
             "https_proxy": proxy,
             "no_proxy": "127.0.0.1,localhost",
@@ -143,187 +255,363 @@ class FakeSpeedtest(LoopbackServer):
         """Change the line's throughput."""
         self.download_mbps = download_mbps
         self.upload_mbps = upload_mbps
-        self._download_pacer = Pacer(download_mbps * 1_000_000 / 8)
-        self._upload_pacer = Pacer(upload_mbps * 1_000_000 / 8)
+        self.download_pacer = Pacer(download_mbps * 1_000_000 / 8)
+        self.upload_pacer = Pacer(upload_mbps * 1_000_000 / 8)
 
-    def count(self, name: str) -> int:
-        """How many requests had `name` in their path."""
+    def count(self, text: str) -> int:
+        """How many requests had `text` in their method and URL."""
         with self._lock:
-            return sum(name in path for path in self.requests)
+            return sum(text in request for request in self.requests)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being handled, so the byte counts are final."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._active == 0, timeout):
+                raise TimeoutError("the fake speedtest.net is still handling requests")
 
     # -- documents -----------------------------------------------------------------
 
     def config_xml(self) -> bytes:
-        """The configuration speedtest-cli reads at start."""
+        """The configuration speedtest-cli reads first."""
         if self.faults.config_malformed:
-            return b"<settings><client ip='203.0.113.9'"
+            return f"<settings><client ip='{CLIENT_IP}'".encode()
+        upload = (
+            ""
+            if self.faults.config_incomplete
+            else f'<upload testlength="{self.test_length}" ratio="{self.upload_ratio}" '
+            'initialtest="0" mintestsize="32K" threads="2" maxchunksize="512K" '
+            f'maxchunkcount="{self.max_chunk_count}" threadsperurl="4" />'
+        )
         return (
             "<?xml version='1.0' encoding='UTF-8'?>\n<settings>"
-            f'<client ip="203.0.113.9" lat="52.37" lon="4.89" isp="{self.isp}" '
+            f'<client ip="{CLIENT_IP}" lat="52.37" lon="4.89" isp="{self.isp}" '
             'isprating="3.7" rating="0" ispdlavg="0" ispulavg="0" loggedin="0" '
             'country="NL" />'
             '<server-config threadcount="4" ignoreids="" notonmap="" '
             'forcepingid="" preferredserverid="" />'
             f'<download testlength="{self.test_length}" initialtest="250K" '
             'mintestsize="250K" threadsperurl="4" />'
-            f'<upload testlength="{self.test_length}" ratio="5" initialtest="0" '
-            'mintestsize="32K" threads="2" maxchunksize="512K" '
-            'maxchunkcount="50" threadsperurl="4" />'
+            f"{upload}"
             "</settings>"
         ).encode()
 
     def servers_xml(self) -> bytes:
         """The server list, pointing at this fake."""
+        if self.faults.servers_malformed:
+            return b"<settings><servers><server url="
         if self.faults.no_servers:
             return b"<?xml version='1.0'?><settings><servers></servers></settings>"
         servers = "".join(
             f'<server url="http://127.0.0.1:{self.port}/speedtest{index}/upload.php" '
-            f'lat="{52.0 + index}" lon="4.9" '
-            f'name="Town {index}" country="Netherlands" cc="NL" '
-            f'sponsor="Example Hosting {index}" id="{server_id}" '
-            f'host="127.0.0.1:{self.port}" />'
-            for index, server_id in enumerate(SERVER_IDS)
+            f'lat="{server.lat}" lon="{server.lon}" name="{server.name}" '
+            f'country="{server.country}" cc="NL" sponsor="{server.sponsor}" '
+            + ("" if self.faults.servers_unusable else f'id="{server.id}" ')
+            + f'host="127.0.0.1:{self.port}" />'
+            for index, server in enumerate(self.servers)
         )
         return (
             f"<?xml version='1.0'?><settings><servers>{servers}</servers></settings>"
         ).encode()
 
-    # -- used by the handler -------------------------------------------------------
+    # -- bookkeeping for the handler -----------------------------------------------
 
-    def record(self, path: str) -> None:
-        """Remember a request."""
+    def begin(self, request: str, peer: str) -> None:
+        """Note a request and who made it."""
         with self._lock:
-            self.requests.append(path)
+            self._active += 1
+            self.requests.append(request)
+            self.peers.add(peer)
+
+    def end(self) -> None:
+        """Note that a request is done."""
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
 
     def served(self, size: int) -> None:
-        """Count download body bytes."""
+        """Count download body bytes handed to the connection."""
         with self._lock:
             self.bytes_served += size
 
     def received(self, size: int) -> None:
-        """Count upload body bytes."""
+        """Count upload body bytes read from the connection."""
         with self._lock:
             self.bytes_received += size
+
+    def count_probe(self) -> int:
+        """Count a latency probe; how many there were so far."""
+        with self._lock:
+            self._probes += 1
+            return self._probes
+
+    def faulty(self, kind: str) -> bool:
+        """Whether this download or upload is one the faults hit."""
+        with self._lock:
+            self._faulted[kind] += 1
+            limit = self.faults.limit
+            return limit is None or self._faulted[kind] <= limit
+
+    def server_at(self, index: str) -> FakeServer | None:
+        """The test server a path's ``/speedtest<N>/`` names."""
+        position = int(index)
+        return self.servers[position] if position < len(self.servers) else None
 
 
 class _Handler(QuietHandler):
     owner: FakeSpeedtest
+    # Set inside a CONNECT tunnel: the host the client asked the proxy for.
+    tunnel_host: str | None = None
 
     def setup(self) -> None:
         super().setup()
-        # A small receive window keeps the client's send buffer from counting as
-        # uploaded, as on a real line where the bottleneck queue is small.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        # A small receive buffer keeps the bytes speedtest-cli hands to its socket from
+        # counting as uploaded long before they arrive, as on a real line whose
+        # bottleneck queue is small.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except OSError:
+            # The client went away mid-request (a reset, a closed tunnel).
+            self.close_connection = True
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        self.url = self._url()
+        return True
+
+    def _url(self) -> str:
+        if self.command == "CONNECT":
+            return self.path
+        if self.path.startswith(("http://", "https://")):
+            return self.path  # an absolute-URI proxy request
+        host = self.headers.get("Host", "")
+        scheme = "https" if self.tunnel_host else "http"
+        return f"{scheme}://{host}{self.path}"
+
+    def _begin(self) -> None:
+        self.owner.begin(f"{self.command} {self.url}", self.client_address[0])
 
     def do_CONNECT(self) -> None:  # noqa: N802 - the name http.server calls
-        self.owner.record(f"CONNECT {self.path}")
-        self.send_response(200, "Connection established")
-        self.end_headers()
+        self._begin()
         try:
-            tls = self.owner._tls.wrap_socket(self.connection, server_side=True)
-        except ssl.SSLError, OSError:
+            host, _, port = self.path.rpartition(":")
+            if host not in SPEEDTEST_HOSTS or port != "443":
+                self._reply(403, b"tunnels go to speedtest.net only")
+                return
+            self.send_response(200, "Connection established")
+            self.end_headers()
             self.close_connection = True
-            return
-        tunnel = type(self)(tls, self.client_address, self.server)
-        del tunnel
-        self.close_connection = True
+            try:
+                tls = self.owner.tls.wrap_socket(self.connection, server_side=True)
+            except ssl.SSLError, OSError:
+                return  # the client did not trust the certificate
+            # The tunnelled request is handled like any other, knowing its host.
+            tunnel = type("Tunnel", (type(self),), {"tunnel_host": host})
+            try:
+                tunnel(tls, self.client_address, self.server)
+            finally:
+                tls.close()
+        finally:
+            self.owner.end()
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        path = urlsplit(self.path).path
-        self.owner.record(path)
-        faults = self.owner.faults
-        if path.endswith("speedtest-config.php"):
+        self._begin()
+        try:
+            self._get()
+        finally:
+            self.owner.end()
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        self._begin()
+        try:
+            self._post()
+        finally:
+            self.owner.end()
+
+    def _get(self) -> None:
+        owner = self.owner
+        faults = owner.faults
+        url = urlsplit(self.url)
+        path = url.path
+        if url.hostname in SPEEDTEST_HOSTS and path == "/speedtest-config.php":
             if faults.config_status != 200:
-                self._reply(faults.config_status, b"Forbidden")
-                return
-            self._reply(200, self.owner.config_xml(), "text/xml")
-        elif path.endswith(("speedtest-servers-static.php", "speedtest-servers.php")):
-            self._reply(200, self.owner.servers_xml(), "text/xml")
-        elif match := LATENCY_PATTERN.search(path):
-            # speedtest-cli reports half the time from connect to response as ping;
-            # farther servers answer a little later, so the nearest one wins.
-            extra_ms = 5 * int(match.group(1) or 0)
-            time.sleep(2 * (self.owner.latency_ms + extra_ms) / 1000)
-            if faults.dead_latency:
-                self._reply(404, b"not found")
+                self._reply(faults.config_status, b"")
+            elif faults.config_stall:
+                self._stall_halfway(gzip.compress(owner.config_xml()), "gzip")
             else:
-                self._reply(200, b"test=test\n")
-        elif match := IMAGE_PATTERN.search(path):
-            self._image(IMAGE_SIZES.get(int(match.group(1)), 0))
+                self._document(owner.config_xml())
+        elif url.hostname in SPEEDTEST_HOSTS and path in {
+            "/speedtest-servers-static.php",
+            "/speedtest-servers.php",
+        }:
+            if faults.servers_status != 200:
+                self._reply(faults.servers_status, b"")
+            elif faults.servers_stall:
+                self._stall_halfway(gzip.compress(owner.servers_xml()), "gzip")
+            else:
+                self._document(owner.servers_xml())
+        elif (match := LATENCY_PATTERN.search(path)) and (
+            server := owner.server_at(match.group(1))
+        ):
+            self._latency(server)
+        elif (match := IMAGE_PATTERN.search(path)) and owner.server_at(match.group(1)):
+            self._image(IMAGE_SIZES.get(int(match.group(2)), 0))
         else:
             self._reply(404, b"not found")
 
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        path = urlsplit(self.path).path
-        self.owner.record(path)
+    def _document(self, body: bytes) -> None:
+        # speedtest.net compresses when asked, as speedtest-cli always asks.
+        if "gzip" not in self.headers.get("Accept-Encoding", ""):
+            self._reply(200, body, "text/xml")
+        elif self.owner.faults.broken_gzip:
+            self._reply(200, body, "text/xml", encoding="gzip")
+        else:
+            self._reply(200, gzip.compress(body), "text/xml", encoding="gzip")
+
+    def _latency(self, server: FakeServer) -> None:
+        faults = self.owner.faults
+        # speedtest-cli probes one server after the other, three times each.
+        first_of_three = self.owner.count_probe() % 3 == 1
+        if faults.dead_latency or (faults.lossy_latency and first_of_three):
+            self._reply(404, b"not found")
+            return
+        # speedtest-cli reports half the time from connect to response as the ping.
+        time.sleep(2 * (self.owner.latency_ms + server.extra_latency_ms) / 1000)
+        if faults.latency_stall:
+            self._stall_halfway(b"test=test\n", None)
+        else:
+            self._reply(200, b"test=test\n")
+
+    def _image(self, size: int) -> None:
+        owner = self.owner
+        faults = owner.faults
+        faulty = owner.faulty("download")
+        if faulty and faults.download_status != 200:
+            self._reply(faults.download_status, b"error")
+            return
+        if faulty and faults.download_empty:
+            size = 0
+        cut = (
+            size // 2
+            if faulty
+            and (
+                faults.download_stall
+                or faults.download_reset
+                or faults.download_partial
+            )
+            else size
+        )
+        self._headers(200, size, "image/jpeg")
+        sent = 0
+        payload = b"\xff" * CHUNK
+        try:
+            while sent < cut:
+                piece = payload[: min(CHUNK, cut - sent)]
+                owner.download_pacer.take(len(piece))
+                self.wfile.write(piece)
+                owner.served(len(piece))
+                sent += len(piece)
+        except OSError:
+            return  # speedtest-cli stopped reading when its test length was over
+        if sent == size:
+            return
+        if faults.download_stall:
+            self._hold()
+        elif faults.download_reset:
+            self._reset()
+        # download_partial: a clean close, short of the announced length.
+
+    def _post(self) -> None:
+        owner = self.owner
+        faults = owner.faults
+        if not UPLOAD_PATTERN.search(urlsplit(self.url).path):
+            self._reply(404, b"not found")
+            return
+        faulty = owner.faulty("upload")
         length = int(self.headers.get("Content-Length", "0"))
         remaining = length
-        self.connection.settimeout(3)
+        self.connection.settimeout(UPLOAD_IDLE_TIMEOUT)
         try:
             while remaining > 0:
                 chunk = self.rfile.read1(min(CHUNK, remaining))
                 if not chunk:
-                    break
-                self.owner._upload_pacer.take(len(chunk))
-                self.owner.received(len(chunk))
+                    break  # speedtest-cli stopped sending when its test length was over
+                owner.upload_pacer.take(len(chunk))
+                owner.received(len(chunk))
                 remaining -= len(chunk)
-        except TimeoutError, OSError:
-            # speedtest-cli's 65536-byte body is 7 bytes short of its length.
+                if faulty and faults.upload_reset:
+                    self._reset()
+                    return
+        except OSError:
             pass
-        if self.owner.faults.upload_status != 200:
-            self._reply(self.owner.faults.upload_status, b"error")
-            return
-        self._reply(200, f"size={length - remaining}".encode())
+        status = faults.upload_status if faulty else 200
+        self._reply(status, f"size={length - remaining}".encode())
 
-    def _reply(
-        self, status: int, body: bytes, content_type: str = "text/plain"
+    # -- ways to answer ------------------------------------------------------------
+
+    def _headers(
+        self,
+        status: int,
+        length: int,
+        content_type: str,
+        encoding: str | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
         self.close_connection = True
 
-    def _image(self, size: int) -> None:
-        faults = self.owner.faults
-        if faults.download_status != 200:
-            self._reply(faults.download_status, b"error")
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "image/jpeg")
-        self.send_header("Content-Length", str(size))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        sent = 0
-        cut = size // 2
-        payload = b"\xff" * CHUNK
+    def _reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain",
+        encoding: str | None = None,
+    ) -> None:
         try:
-            while sent < size:
-                if sent >= cut and (
-                    faults.download_partial
-                    or faults.download_reset
-                    or faults.download_stall
-                ):
-                    if faults.download_stall:
-                        self.owner.release.wait(30)
-                    elif faults.download_reset:
-                        # SO_LINGER 0 makes close() send a reset, not a clean end.
-                        self.connection.setsockopt(
-                            socket.SOL_SOCKET,
-                            socket.SO_LINGER,
-                            struct.pack("ii", 1, 0),
-                        )
-                    return
-                piece = payload[: min(CHUNK, size - sent)]
-                self.owner._download_pacer.take(len(piece))
-                self.wfile.write(piece)
-                self.owner.served(len(piece))
-                sent += len(piece)
+            self._headers(status, len(body), content_type, encoding)
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client has gone
+
+    def _stall_halfway(self, body: bytes, encoding: str | None) -> None:
+        """Announce `body`, send half of it, then hold the connection open."""
+        try:
+            self._headers(200, len(body), "text/plain", encoding)
+            self.wfile.write(body[: len(body) // 2])
         except OSError:
             return
+        self._hold()
+
+    def _hold(self) -> None:
+        """Keep the connection open without a byte more, until the client leaves."""
+        deadline = _Clock.monotonic() + STALL_LIMIT
+        self.connection.settimeout(0.1)
+        while not self.owner.release.is_set() and _Clock.monotonic() < deadline:
+            try:
+                if not self.connection.recv(1024):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def _reset(self) -> None:
+        """End the connection with a TCP reset instead of a clean close."""
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        # The socket closes for real only once its reader is closed too.
+        self.rfile.close()
+        self.connection.close()
+        self.close_connection = True
 
 
 FakeSpeedtest.handler = _Handler
@@ -344,28 +632,19 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(certificates=True), critical=True)
         .add_extension(ca_ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = (
         x509.CertificateBuilder()
         .subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.speedtest.net")])
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SPEEDTEST_HOSTS[0])])
         )
         .issuer_name(ca_name)
         .public_key(key.public_key())
@@ -373,29 +652,11 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("www.speedtest.net"),
-                    x509.DNSName("c.speedtest.net"),
-                ]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName(h) for h in SPEEDTEST_HOSTS]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(certificates=False), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
@@ -425,6 +686,21 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
     return context
 
 
+def _key_usage(*, certificates: bool) -> x509.KeyUsage:
+    """Signing certificates for the CA, signing handshakes for the server."""
+    return x509.KeyUsage(
+        digital_signature=not certificates,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=certificates,
+        crl_sign=certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 @pytest.fixture
 def fake_speedtest(tmp_path: Path, socket_enabled: None) -> Iterator[FakeSpeedtest]:
     """A running fake speedtest.net (the test may then open sockets on loopback)."""
@@ -438,8 +714,10 @@ def fake_speedtest(tmp_path: Path, socket_enabled: None) -> Iterator[FakeSpeedte
 def speedtest_route(
     fake_speedtest: FakeSpeedtest, monkeypatch: pytest.MonkeyPatch
 ) -> FakeSpeedtest:
-    """Route every speed test child process of this test to the fake."""
-    for name, value in fake_speedtest.environment().items():
-        if name in {"http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE"}:
-            monkeypatch.setenv(name, value)
+    """Route every speed-test child process of this test to the fake."""
+    route = fake_speedtest.environment()
+    for name in ("http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, route[name])
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     return fake_speedtest

@@ -2,41 +2,61 @@
 
 speedtest-cli is synchronous, threads heavily and builds large upload bodies; in Home
 Assistant's process it holds the GIL long enough to delay the event loop by tens of
-milliseconds and grows memory by ~155 MB. A child process keeps both out of Home
-Assistant, returns its memory after every test, and can always be stopped: terminate,
-then kill.
+milliseconds and grows memory by ~155 MB. A child process (speedtest_runner.py) keeps
+both out of Home Assistant, returns its memory after every test, and can always be
+stopped: terminate, then kill. The child judges the numbers where it can see every
+request; this side enforces the overall deadline and turns the child's JSON answer into
+a Measurement or a TestFailure.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+import importlib.util
 import json
 import logging
 from pathlib import Path
 import sys
-from typing import Any, Self
+from typing import Any, Final, Self
 
 _LOGGER = logging.getLogger(__name__)
 
-RUNNER = Path(__file__).with_name("speedtest_runner.py")
-# How long the child may take to wind down after SIGTERM before it is killed.
-TERMINATE_GRACE = 1.0
+RUNNER: Final = Path(__file__).with_name("speedtest_runner.py")
+# How long the child may take to wind down after SIGTERM before it is killed. The
+# runner answers within about 0.4 s, so a stop takes well under 2 s even if killed.
+TERMINATE_GRACE: Final = 1.0
+
+
+def _speedtest_folder() -> str | None:
+    """Where speedtest-cli is installed, so the child finds it on any installation."""
+    spec = importlib.util.find_spec("speedtest")
+    return str(Path(spec.origin).parent) if spec and spec.origin else None
+
+
+# Looked up once, at import (which Home Assistant does in its executor).
+_SPEEDTEST_FOLDER: Final = _speedtest_folder()
 
 
 class FailureKind(StrEnum):
     """Why a test produced no measurement."""
 
     SERVICE_UNAVAILABLE = "service_unavailable"
+    """speedtest.net answered 403/5xx, or sent a broken configuration or server list."""
     NO_SERVER = "no_server"
+    """No reachable test server: probes dead, no servers, the fixed server gone."""
     CONNECTION = "connection"
+    """Could not connect at all: the internet may be down."""
     TIMEOUT = "timeout"
+    """The deadline passed, or requests stalled."""
     INVALID_RESULT = "invalid_result"
+    """Numbers were produced but are not trustworthy; the reason says why."""
     CANCELLED = "cancelled"
+    """The test was stopped."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +102,7 @@ class Measurement:
     bytes_sent: int
     server: TestServer
     isp: str
+    """The client's ISP as speedtest.net names it; the external IP is never kept."""
     started: datetime
     finished: datetime
 
@@ -122,9 +143,11 @@ class TestFailure:
 
     kind: FailureKind
     reason: str
+    """Short English explanation, without secrets or addresses."""
     started: datetime
     finished: datetime
     bytes_received: int = 0
+    """Data a failed test used anyway; it counts toward data budgets."""
     bytes_sent: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,10 +190,15 @@ class SpeedTestSettings:
     """How a test is run."""
 
     server_ids: tuple[int, ...] = ()
+    """Empty: the best by latency among the nearest; one: that server; several: the
+    best of those."""
     secure: bool = True
     request_timeout: float = 10.0
+    """Seconds for each blocking socket operation."""
     deadline: float = 180.0
+    """Seconds for the whole operation."""
     source_address: str | None = None
+    """Local address to connect from (multi-WAN)."""
 
 
 class SpeedTestClient:
@@ -187,35 +215,32 @@ class SpeedTestClient:
         self._environment = dict(environment) if environment is not None else None
 
     async def run_test(self, settings: SpeedTestSettings) -> TestOutcome:
-        """Run a whole test: best server, download, upload."""
-        answer = await self._run("test", settings)
-        if isinstance(answer, TestFailure):
-            return answer
-        return outcome_from_dict(answer)
+        """Run a whole test: best server, download, upload.
+
+        A failed test is returned, never raised. If the awaiting task is cancelled,
+        the child is stopped and CancelledError propagates.
+        """
+        answer = await self._ask("test", settings)
+        return _read(answer, "measurement", Measurement.from_dict)
 
     async def probe(self, settings: SpeedTestSettings) -> TestFailure | None:
-        """Fetch only the speedtest.net configuration: is the internet there?"""
-        answer = await self._run("probe", settings)
-        if isinstance(answer, TestFailure):
-            return answer
-        if answer["type"] == "failure":
-            return TestFailure.from_dict(answer)
-        return None
+        """Fetch only the speedtest.net configuration: None when it answers."""
+        answer = await self._ask("probe", settings)
+        return _read(answer, "reachable", lambda _answer: None)
 
     async def list_servers(
         self, settings: SpeedTestSettings
     ) -> list[TestServer] | TestFailure:
         """The test servers speedtest.net offers, nearest first."""
-        answer = await self._run("servers", settings)
-        if isinstance(answer, TestFailure):
-            return answer
-        if answer["type"] == "failure":
-            return TestFailure.from_dict(answer)
-        return [TestServer.from_dict(server) for server in answer["servers"]]
+        answer = await self._ask("servers", settings)
+        return _read(
+            answer,
+            "servers",
+            lambda servers: [TestServer.from_dict(item) for item in servers["servers"]],
+        )
 
-    async def _run(
-        self, operation: str, settings: SpeedTestSettings
-    ) -> dict[str, Any] | TestFailure:
+    async def _ask(self, operation: str, settings: SpeedTestSettings) -> dict[str, Any]:
+        """Run the child and return its answer, stamped with this side's clock."""
         started = datetime.now(UTC)
         arguments = json.dumps(
             {
@@ -224,61 +249,139 @@ class SpeedTestClient:
                 "secure": settings.secure,
                 "timeout": settings.request_timeout,
                 "source_address": settings.source_address,
+                "library_path": _SPEEDTEST_FOLDER,
             }
         )
-        process = await asyncio.create_subprocess_exec(
-            self._python,
-            # -P: the integration's folder must not shadow modules the runner imports.
-            "-P",
-            str(RUNNER),
-            arguments,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._environment,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self._python,
+                # -P: the integration's folder must not shadow what the runner imports.
+                "-P",
+                str(RUNNER),
+                arguments,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._environment,
+            )
+        except OSError as error:
+            return _failure(
+                FailureKind.INVALID_RESULT,
+                f"the test runner could not start ({type(error).__name__})",
+                started,
+            )
+        # Shielded, so the output is still collected while the child is being stopped.
+        talk = asyncio.ensure_future(process.communicate())
         try:
             async with asyncio.timeout(settings.deadline):
-                stdout, stderr = await process.communicate()
+                stdout, stderr = await asyncio.shield(talk)
         except TimeoutError:
-            await _stop(process)
-            return TestFailure(
-                kind=FailureKind.TIMEOUT,
-                reason=f"no result within {settings.deadline:.0f} s",
-                started=started,
-                finished=datetime.now(UTC),
+            # The child answers SIGTERM with the data the test used so far.
+            used = _answer(await _stop(process, talk)) or {}
+            return _failure(
+                FailureKind.TIMEOUT,
+                f"no result within {settings.deadline:g} s",
+                started,
+                bytes_received=used.get("bytes_received", 0),
+                bytes_sent=used.get("bytes_sent", 0),
             )
         except asyncio.CancelledError:
-            await _stop(process)
+            await _stop(process, talk)
             raise
-        try:
-            answer: dict[str, Any] = json.loads(stdout)
-        except ValueError:
-            last_line = stderr.decode(errors="replace").strip().splitlines()[-1:]
-            _LOGGER.debug(
-                "Speed test runner exited with %s: %s", process.returncode, last_line
-            )
-            return TestFailure(
-                kind=FailureKind.INVALID_RESULT,
-                reason=f"the test runner exited with code {process.returncode}",
-                started=started,
-                finished=datetime.now(UTC),
-            )
-        # One clock for the whole history: Home Assistant's, not the child's.
-        return answer | {
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-        }
+        answer = _answer(stdout)
+        if answer is None:
+            return _crashed(process.returncode, stderr, started)
+        # One clock for the whole history: the caller's, not the child's.
+        return answer | _stamps(started)
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    """End the child: ask first, then insist."""
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
+def _read[ResultT](
+    answer: Mapping[str, Any],
+    expected: str,
+    read: Callable[[Mapping[str, Any]], ResultT],
+) -> ResultT | TestFailure:
+    """The typed form of an answer of the `expected` type, or the failure it reports."""
     try:
-        async with asyncio.timeout(TERMINATE_GRACE):
-            await process.wait()
-    except TimeoutError:
+        if answer["type"] == "failure":
+            return TestFailure.from_dict(answer)
+        if answer["type"] == expected:
+            return read(answer)
+    except KeyError, TypeError, ValueError:
+        pass
+    _LOGGER.warning("The speed test runner's answer was unreadable")
+    return TestFailure.from_dict(
+        _failure(
+            FailureKind.INVALID_RESULT,
+            "the test runner's answer was unreadable",
+            datetime.fromisoformat(answer["started"]),
+        )
+    )
+
+
+def _answer(stdout: bytes | None) -> dict[str, Any] | None:
+    """The JSON object on the last line the child printed, if there is one."""
+    lines = (stdout or b"").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1])
+    except IndexError, ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _stamps(started: datetime) -> dict[str, str]:
+    return {"started": started.isoformat(), "finished": datetime.now(UTC).isoformat()}
+
+
+def _failure(
+    kind: FailureKind,
+    reason: str,
+    started: datetime,
+    *,
+    bytes_received: int = 0,
+    bytes_sent: int = 0,
+) -> dict[str, Any]:
+    """A failure found on this side, in the child's answer form."""
+    return {
+        "type": "failure",
+        "kind": kind.value,
+        "reason": reason,
+        "bytes_received": bytes_received,
+        "bytes_sent": bytes_sent,
+    } | _stamps(started)
+
+
+def _crashed(
+    returncode: int | None, stderr: bytes, started: datetime
+) -> dict[str, Any]:
+    """A failure for a child that ended without an answer."""
+    if returncode is not None and returncode < 0:
+        how = f"was ended by signal {-returncode}"
+    else:
+        how = f"exited with code {returncode}"
+    last_line = stderr.decode(errors="replace").strip().splitlines()[-1:]
+    _LOGGER.warning("The speed test runner %s without an answer: %s", how, last_line)
+    return _failure(FailureKind.INVALID_RESULT, f"the test runner {how}", started)
+
+
+async def _stop(
+    process: asyncio.subprocess.Process,
+    talk: asyncio.Future[tuple[bytes, bytes]],
+) -> bytes | None:
+    """End the child: ask first, then insist. What it printed if it ended when asked."""
+    try:
         with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+            process.terminate()
+        try:
+            async with asyncio.timeout(TERMINATE_GRACE):
+                stdout, _stderr = await asyncio.shield(talk)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.shield(talk)
+            return None
+        return stdout
+    finally:
+        # Also when this task is cancelled again while it waits: never leave the child.
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()

@@ -1,0 +1,176 @@
+"""The runner's contract as a process: one answer on stdout, quiet stderr, SIGTERM.
+
+These start speedtest_runner.py the way speedtest_client does, to check what the client
+relies on but cannot see: nothing but the answer reaches the pipes, and a stopped
+runner answers and exits by itself instead of waiting to be killed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import json
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from custom_components.isp_watch import speedtest_runner
+from custom_components.isp_watch.speedtest_client import RUNNER, FailureKind
+from tests.fake_speedtest import CLIENT_IP, FakeSpeedtest
+
+# Far longer than any of these tests needs; only a hang would reach it.
+HANG_GUARD = 30
+
+
+@pytest.fixture
+def line(fake_speedtest: FakeSpeedtest) -> FakeSpeedtest:
+    """The fake line, set for short tests."""
+    fake_speedtest.test_length = 1
+    fake_speedtest.upload_ratio = 3
+    fake_speedtest.latency_ms = 2
+    return fake_speedtest
+
+
+def _arguments(operation: str, timeout: float) -> str:
+    return json.dumps(
+        {
+            "operation": operation,
+            "server_ids": [],
+            "secure": True,
+            "timeout": timeout,
+            "source_address": None,
+            "library_path": None,
+        }
+    )
+
+
+@pytest.fixture
+def start_runner(line: FakeSpeedtest) -> Iterator[Any]:
+    """Start runners as the client does; none outlives the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        operation: str, *, timeout: float = 1.0, strict: bool = False
+    ) -> subprocess.Popen[bytes]:
+        environment = line.environment()
+        if strict:
+            # Development mode shows ResourceWarnings and unraisable exceptions, and
+            # every warning is an error.
+            environment |= {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error"}
+        process = subprocess.Popen(  # noqa: S603 - our runner, our interpreter
+            [sys.executable, "-P", str(RUNNER), _arguments(operation, timeout)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def _wait_for(condition: Any) -> None:
+    """Wait until `condition()` is true, bounded by the hang guard."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not condition():
+        assert time.monotonic() < deadline, "the runner never got there"
+        time.sleep(0.02)
+
+
+def _only_answer(stdout: bytes) -> dict[str, Any]:
+    """The one line of standard output, as JSON."""
+    (line,) = stdout.splitlines()
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+@pytest.mark.parametrize("operation", ["probe", "servers", "test"])
+def test_answer_is_all_it_prints(start_runner: Any, operation: str) -> None:
+    """Each operation prints one JSON line and nothing on stderr, even when strict."""
+    process = start_runner(operation, strict=True)
+
+    stdout, stderr = process.communicate(timeout=HANG_GUARD)
+
+    assert process.returncode == 0
+    assert stderr == b""
+    answer = _only_answer(stdout)
+    assert (
+        answer["type"]
+        == {
+            "probe": "reachable",
+            "servers": "servers",
+            "test": "measurement",
+        }[operation]
+    )
+    assert CLIENT_IP.encode() not in stdout
+
+
+def test_broken_gzip_body_leaves_no_noise(
+    start_runner: Any, line: FakeSpeedtest
+) -> None:
+    """A configuration that stalls while gzip is read times out without stderr noise."""
+    line.faults.config_stall = True
+    process = start_runner("probe", strict=True)
+
+    stdout, stderr = process.communicate(timeout=HANG_GUARD)
+
+    assert stderr == b""
+    assert _only_answer(stdout) == {
+        "type": "failure",
+        "kind": "timeout",
+        "reason": "speedtest.net configuration: timed out",
+        "bytes_received": 0,
+        "bytes_sent": 0,
+    }
+
+
+def test_sigterm_during_download(start_runner: Any, line: FakeSpeedtest) -> None:
+    """SIGTERM: the runner answers cancelled with the data used, and exits by itself."""
+    line.test_length = 30
+    process = start_runner("test")
+    _wait_for(lambda: line.bytes_served > 0)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=HANG_GUARD)
+
+    assert process.returncode == 0
+    answer = _only_answer(stdout)
+    assert (answer["kind"], answer["reason"]) == ("cancelled", "the test was stopped")
+    assert 0 < answer["bytes_received"] <= line.bytes_served
+    assert line.count("POST") == 0
+
+
+def test_sigterm_while_the_library_is_blocked(
+    start_runner: Any, line: FakeSpeedtest
+) -> None:
+    """speedtest-cli does not look at the flag while it reads the configuration."""
+    line.faults.config_stall = True
+    process = start_runner("test", timeout=HANG_GUARD * 2)
+    _wait_for(lambda: line.count("speedtest-config.php") > 0)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=HANG_GUARD)
+
+    assert process.returncode == 0
+    assert _only_answer(stdout)["kind"] == "cancelled"
+
+
+def test_failure_kinds_match_the_client() -> None:
+    """The runner spells every failure kind as the client reads it."""
+    kinds = {
+        speedtest_runner.SERVICE_UNAVAILABLE,
+        speedtest_runner.NO_SERVER,
+        speedtest_runner.CONNECTION,
+        speedtest_runner.TIMEOUT,
+        speedtest_runner.INVALID_RESULT,
+        speedtest_runner.CANCELLED,
+    }
+    assert kinds == {kind.value for kind in FailureKind}
