@@ -64,24 +64,13 @@ from .const import (
     CONF_TWEET_DAILY_CAP,
     CONF_X_USER_ID,
     CONF_X_USERNAME,
-    DEFAULT_CONFIRM_DELAY,
     DEFAULT_DRY_RUN,
-    DEFAULT_EVALUATION_WINDOW,
-    DEFAULT_MAX_CONFIRM_TESTS,
-    DEFAULT_MAX_PING,
-    DEFAULT_MIN_DOWNLOAD,
-    DEFAULT_MIN_UPLOAD,
-    DEFAULT_MONTHLY_DATA_BUDGET,
-    DEFAULT_OUTAGE_PROBE_INTERVAL,
-    DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER_ID,
     DEFAULT_SOURCE_ID,
-    DEFAULT_TWEET_COOLDOWN,
-    DEFAULT_TWEET_DAILY_CAP,
     DOMAIN,
-    MAX_PING,
-    MAX_SPEED,
-    MIN_PING,
+    OPTION_DEFAULTS,
+    PING_RANGE,
+    SPEED_RANGE,
     SPEEDTEST_REQUEST_TIMEOUT,
     X_CREDENTIAL_KEYS,
 )
@@ -111,21 +100,7 @@ PLAN_FOR_MINIMUM = {
     CONF_MIN_UPLOAD: CONF_PLAN_UPLOAD,
 }
 # A new entry starts with these options; the user step sets the limits.
-DEFAULT_OPTIONS: dict[str, Any] = {
-    CONF_MIN_DOWNLOAD: DEFAULT_MIN_DOWNLOAD,
-    CONF_MIN_UPLOAD: DEFAULT_MIN_UPLOAD,
-    CONF_MAX_PING: DEFAULT_MAX_PING,
-    CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
-    CONF_SERVER_ID: DEFAULT_SERVER_ID,
-    CONF_EVALUATION_WINDOW: DEFAULT_EVALUATION_WINDOW,
-    CONF_CONFIRM_DELAY: DEFAULT_CONFIRM_DELAY,
-    CONF_MAX_CONFIRM_TESTS: DEFAULT_MAX_CONFIRM_TESTS,
-    CONF_OUTAGE_PROBE_INTERVAL: DEFAULT_OUTAGE_PROBE_INTERVAL,
-    CONF_MONTHLY_DATA_BUDGET: DEFAULT_MONTHLY_DATA_BUDGET,
-    CONF_TWEET_COOLDOWN: DEFAULT_TWEET_COOLDOWN,
-    CONF_TWEET_DAILY_CAP: DEFAULT_TWEET_DAILY_CAP,
-    CONF_DRY_RUN: DEFAULT_DRY_RUN,
-}
+DEFAULT_OPTIONS = OPTION_DEFAULTS
 
 
 class _NumberBox(NumberSelector):
@@ -202,7 +177,7 @@ def _speed(key: str, *, optional: bool = False) -> NumberField:
     return NumberField(
         key=key,
         minimum=0,
-        maximum=MAX_SPEED,
+        maximum=SPEED_RANGE.maximum,
         error="invalid_speed",
         unit="Mbit/s",
         whole=False,
@@ -220,8 +195,8 @@ THRESHOLD_FIELDS = (
     _speed(CONF_MIN_UPLOAD),
     NumberField(
         key=CONF_MAX_PING,
-        minimum=MIN_PING,
-        maximum=MAX_PING,
+        minimum=PING_RANGE.minimum,
+        maximum=PING_RANGE.maximum,
         error="invalid_ping",
         unit="ms",
         whole=False,

@@ -1,9 +1,16 @@
-"""Constants for ISP Watch: the domain, option keys and their defaults."""
+"""Constants for ISP Watch: the domain, the setting keys, every default and range.
+
+This is the only home of a default or a range: the config flow, the settings object
+and the pure modules all read them from here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from types import MappingProxyType
+from typing import Any, Final
 
 DOMAIN: Final = "isp_watch"
 
@@ -59,10 +66,61 @@ DEFAULT_TWEET_COOLDOWN: Final = 6  # hours
 DEFAULT_TWEET_DAILY_CAP: Final = 5
 DEFAULT_DRY_RUN: Final = False
 
-MAX_SPEED: Final = 10_000.0
-MIN_PING: Final = 1.0
-MAX_PING: Final = 10_000.0
 DEFAULT_SOURCE_ID: Final = "default"
+
+# Every option a new entry stores, with the value it starts with.
+OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        CONF_MIN_DOWNLOAD: DEFAULT_MIN_DOWNLOAD,
+        CONF_MIN_UPLOAD: DEFAULT_MIN_UPLOAD,
+        CONF_MAX_PING: DEFAULT_MAX_PING,
+        CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
+        CONF_SERVER_ID: DEFAULT_SERVER_ID,
+        CONF_EVALUATION_WINDOW: DEFAULT_EVALUATION_WINDOW,
+        CONF_CONFIRM_DELAY: DEFAULT_CONFIRM_DELAY,
+        CONF_MAX_CONFIRM_TESTS: DEFAULT_MAX_CONFIRM_TESTS,
+        CONF_OUTAGE_PROBE_INTERVAL: DEFAULT_OUTAGE_PROBE_INTERVAL,
+        CONF_MONTHLY_DATA_BUDGET: DEFAULT_MONTHLY_DATA_BUDGET,
+        CONF_TWEET_COOLDOWN: DEFAULT_TWEET_COOLDOWN,
+        CONF_TWEET_DAILY_CAP: DEFAULT_TWEET_DAILY_CAP,
+        CONF_DRY_RUN: DEFAULT_DRY_RUN,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NumberRange:
+    """The values a number setting accepts, and how a form shows it."""
+
+    minimum: float
+    maximum: float
+    step: float | None = 1
+    """None: any fraction."""
+    unit: str | None = None
+
+
+# A speed of zero is no speed; 0.1 Mbit/s is the least a form can mean.
+SPEED_RANGE: Final = NumberRange(minimum=0.1, maximum=10_000, step=None, unit="Mbit/s")
+PING_RANGE: Final = NumberRange(minimum=1, maximum=10_000, step=None, unit="ms")
+NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
+    {
+        CONF_PLAN_DOWNLOAD: SPEED_RANGE,
+        CONF_PLAN_UPLOAD: SPEED_RANGE,
+        CONF_MIN_DOWNLOAD: SPEED_RANGE,
+        CONF_MIN_UPLOAD: SPEED_RANGE,
+        CONF_MAX_PING: PING_RANGE,
+        # A test moves tens to hundreds of megabytes: not more often than every 10
+        # minutes, and at least once a day.
+        CONF_SCAN_INTERVAL: NumberRange(minimum=10, maximum=1440, unit="min"),
+        CONF_EVALUATION_WINDOW: NumberRange(minimum=1, maximum=10),
+        CONF_CONFIRM_DELAY: NumberRange(minimum=1, maximum=120, unit="min"),
+        CONF_MAX_CONFIRM_TESTS: NumberRange(minimum=0, maximum=5),
+        CONF_OUTAGE_PROBE_INTERVAL: NumberRange(minimum=1, maximum=30, unit="min"),
+        CONF_MONTHLY_DATA_BUDGET: NumberRange(minimum=0, maximum=10_000, unit="GB"),
+        CONF_TWEET_COOLDOWN: NumberRange(minimum=0, maximum=168, unit="h"),
+        CONF_TWEET_DAILY_CAP: NumberRange(minimum=1, maximum=50),
+    }
+)
 
 # Speed tests: one socket operation may wait this long, a whole test the deadline.
 SPEEDTEST_REQUEST_TIMEOUT: Final = 10.0
