@@ -100,7 +100,7 @@ PLAN_FOR_MINIMUM = {
     CONF_MIN_UPLOAD: CONF_PLAN_UPLOAD,
 }
 # A new entry starts with these options; the user step sets the limits.
-DEFAULT_OPTIONS = OPTION_DEFAULTS
+DEFAULT_OPTIONS: dict[str, Any] = dict(OPTION_DEFAULTS)
 
 
 class _NumberBox(NumberSelector):
