@@ -6,6 +6,7 @@ Times are Berlin wall-clock times, where the ruling applies and the clocks chang
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 import itertools
 import json
@@ -329,6 +330,37 @@ def test_a_campaign_plans_30_tests_over_3_days_by_the_rules() -> None:
     assert_follows_ruling([sample(slot) for slot in plan])
 
 
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Auckland"])
+def test_measuring_days_are_local_calendar_days(zone: str) -> None:
+    # Far from UTC, a local evening falls on another UTC date.
+    tz = ZoneInfo(zone)
+    start = datetime(2026, 6, 1, 6, tzinfo=tz)
+
+    plan = plan_campaign(start, tz)
+
+    assert [slot.astimezone(tz).time() for slot in plan] == list(DAY_PLAN) * 3
+    assert [slot.astimezone(tz).date() for slot in plan[::10]] == [
+        date(2026, 6, 1),
+        date(2026, 6, 3),
+        date(2026, 6, 5),
+    ]
+    campaign = start_campaign(Campaign(), start)
+    for slot in plan:
+        campaign = record_test(campaign, sample(slot), tz)
+    assert campaign.phase is CampaignPhase.COMPLETE
+
+
+def test_a_clock_set_back_does_not_stall_the_campaign() -> None:
+    campaign = replace(
+        running(*day_of_tests(date(2026, 6, 1), 3)),
+        last_attempt=berlin(2026, 6, 20, 9),
+    )
+
+    assert progress(campaign, berlin(2026, 6, 1, 11)).next_test == berlin(
+        2026, 6, 1, 11, 30
+    )
+
+
 def test_a_campaign_started_late_in_the_day_begins_the_next_morning() -> None:
     plan = plan_campaign(berlin(2026, 6, 1, 12), BERLIN)
 
@@ -593,6 +625,7 @@ def test_a_cancelled_campaign_still_shows_its_days() -> None:
     [
         {"phase": "paused"},
         {"started": "yesterday"},
+        {"started": 1780290000},
         {"started": "2026-06-01T07:00:00"},  # no time zone
         {"measurements": "all of them"},
         {"measurements": [{"started": "2026-06-01T07:00:00+02:00"}]},

@@ -475,7 +475,9 @@ def campaign_progress(
 
     not_before = now
     if campaign.last_attempt is not None:
-        not_before = max(not_before, campaign.last_attempt + MIN_GAP)
+        # An attempt "in the future" means the clock was set back; waiting for it
+        # would stall the campaign, so the gap is kept from now instead.
+        not_before = max(now, min(campaign.last_attempt, now) + MIN_GAP)
     today_tests = days.get(today, [])
     if 0 < len(today_tests) < TESTS_PER_DAY:
         rest_of_today = _day_slots(today, today_tests, not_before, tz)
