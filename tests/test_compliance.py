@@ -477,6 +477,16 @@ def test_no_test_the_day_after_a_measuring_day() -> None:
     )
 
 
+def test_no_test_after_the_14_days() -> None:
+    campaign = running(*day_of_tests(date(2026, 6, 1)))
+
+    last_day = record_test(campaign, sample(berlin(2026, 6, 14, 7)), BERLIN)
+    too_late = record_test(campaign, sample(berlin(2026, 6, 15, 7)), BERLIN)
+
+    assert len(last_day.measurements) == 11
+    assert len(too_late.measurements) == 10
+
+
 def test_no_eleventh_test_on_a_day() -> None:
     campaign = running(*day_of_tests(date(2026, 6, 1)))
 

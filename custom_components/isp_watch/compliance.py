@@ -73,9 +73,9 @@ DAY_PLAN: Final = (
     time(21, 30),
     time(23, 0),
 )
-# A new measuring day begins only if its first test is at most this late: a restart
-# just after 07:00 should not cost a day, but a day begun at noon would squeeze its
-# daytime block into minutes.
+# A new measuring day begins today only up to this long after the day plan's first
+# time: a restart just after 07:00 should not cost a day, but a day begun at noon would
+# squeeze its daytime block into minutes.
 LATE_START_GRACE: Final = timedelta(hours=1)
 # The last test of a day starts at least this long before midnight, so that it also
 # ends on the same calendar day.
@@ -136,8 +136,8 @@ def contract_error(speeds: ContractSpeeds) -> ContractField | None:
 
     Unset speeds are skipped, so a minimum above the maximum is caught without a
     normally available speed between them. The field named is the lower one of the
-    pair out of order: the user more often mistypes the smaller figures, and the
-    maximum is the one printed in the advertisement.
+    pair out of order: the maximum is the figure printed in the advertisement and so
+    the one least likely mistyped.
     """
     ordered = (
         (ContractField.MINIMUM, speeds.minimum_mbps),
@@ -559,7 +559,11 @@ def _fits_rules(measurements: Sequence[Sample], sample: Sample, tz: tzinfo) -> b
     days = _by_day(measurements, tz)
     last_day = max(days)
     if day != last_day:
-        return day >= last_day + timedelta(days=1 + REST_DAYS)
+        complete = _complete_days(measurements, tz)
+        in_window = not complete or day <= complete[0][0] + timedelta(
+            days=CAMPAIGN_WINDOW_DAYS - 1
+        )
+        return in_window and day >= last_day + timedelta(days=1 + REST_DAYS)
     same_day = days[day]
     if len(same_day) >= TESTS_PER_DAY:
         return False
