@@ -762,6 +762,37 @@ def test_the_verdict_gives_the_numbers_for_a_message() -> None:
     )
 
 
+def test_the_verdict_as_plain_data_names_each_criterion() -> None:
+    start = berlin(2026, 6, 1, 6)
+    campaign, _ = run(
+        start_campaign(Campaign(), start), start, by_day([[45.0] * 10] * 3)
+    )
+    verdict = campaign_verdict(campaign, Contract(download=DOWNLOAD), BERLIN)
+    assert verdict is not None
+
+    data = json.loads(json.dumps(verdict.as_dict()))
+
+    assert data["deviation"] is True
+    assert datetime.fromisoformat(data["first_test"]) == berlin(2026, 6, 1, 7)
+    assert datetime.fromisoformat(data["last_test"]) == campaign.ended
+    assert [item["criterion"] for item in data["criteria"]] == [
+        "maximum",
+        "normally_available",
+        "minimum",
+    ]
+    assert data["criteria"][2] == {
+        "criterion": "minimum",
+        "direction": "download",
+        "contract_mbps": 50.0,
+        "limit_mbps": 50.0,
+        "deviation": True,
+        "tests": 30,
+        "tests_below": 30,
+        "days": 3,
+        "days_failed": 3,
+    }
+
+
 def test_upload_is_judged_on_its_own() -> None:
     start = berlin(2026, 6, 1, 6)
 

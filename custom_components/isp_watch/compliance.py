@@ -631,6 +631,28 @@ class CampaignVerdict:
     first_test: datetime
     last_test: datetime
 
+    def as_dict(self) -> dict[str, Any]:
+        """The verdict as plain JSON-compatible data, for attributes and reports."""
+        return {
+            "deviation": self.deviation,
+            "first_test": self.first_test.isoformat(),
+            "last_test": self.last_test.isoformat(),
+            "criteria": [
+                {
+                    "criterion": verdict.criterion.value,
+                    "direction": verdict.direction.value,
+                    "contract_mbps": verdict.contract_mbps,
+                    "limit_mbps": verdict.limit_mbps,
+                    "deviation": verdict.deviation,
+                    "tests": verdict.tests,
+                    "tests_below": verdict.tests_below,
+                    "days": verdict.days,
+                    "days_failed": verdict.days_failed,
+                }
+                for verdict in self.criteria
+            ],
+        }
+
     def deviates(self, direction: Direction) -> bool:
         """Whether any criterion finds a deviation in one direction."""
         return any(
