@@ -30,8 +30,10 @@ from custom_components.isp_watch.connectivity import (
     TargetStatus,
     WatchSettings,
     WatchState,
+    bytes_per_day,
     pause,
     replay,
+    resolve_with_loop,
     resume,
     round_bytes,
     step,
@@ -56,11 +58,13 @@ LATENCY_ANSWER = (
 class LatencyServer:
     """A test server's web service on 127.0.0.1: answers latency.txt, can go away."""
 
-    def __init__(self, answer: bytes = LATENCY_ANSWER, *, silent: bool = False) -> None:
+    def __init__(
+        self, answer: bytes = LATENCY_ANSWER, *, silent: bool = False, port: int = 0
+    ) -> None:
         """Not listening yet; `silent` accepts connections and never answers."""
         self.answer = answer
         self.silent = silent
-        self.port = 0
+        self.port = port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -242,6 +246,60 @@ async def test_one_server_down_while_another_answers_is_a_server_problem(
     assert statuses(result) == [TargetStatus.REFUSED, TargetStatus.ANSWERED]
 
 
+async def test_a_dead_server_stays_a_problem_until_it_answers_again(
+    server_b: LatencyServer, resolver: FakeResolver
+) -> None:
+    revived = LatencyServer(port=closed_port())
+    dead = revived.target("a.test")
+    probe = ConnectivityProbe(
+        [dead, server_b.target("b.test")], QUICK, resolver=resolver
+    )
+
+    tried_first = await probe.probe()
+    # The rotation puts the good server first: the dead one is still reported.
+    skipped = await probe.probe()
+    await revived.start()
+    try:
+        back = await probe.probe()
+    finally:
+        await revived.stop()
+
+    assert [item.target for item in skipped.targets] == [server_b.target("b.test")]
+    for result in (tried_first, skipped):
+        assert result.verdict is ProbeVerdict.SERVER_PROBLEM
+        assert result.failing == (dead,)
+    assert back.verdict is ProbeVerdict.UP
+    assert back.failing == ()
+
+
+async def test_an_outage_does_not_blame_the_servers(resolver: FakeResolver) -> None:
+    server_a, server_b = (
+        LatencyServer(port=closed_port()),
+        LatencyServer(port=closed_port()),
+    )
+    probe = ConnectivityProbe(
+        [server_a.target("a.test"), server_b.target("b.test")], QUICK, resolver=resolver
+    )
+
+    down = await probe.probe()
+    await server_a.start()
+    await server_b.start()
+    try:
+        up = await probe.probe()
+    finally:
+        await server_a.stop()
+        await server_b.stop()
+
+    assert down.verdict is ProbeVerdict.DOWN
+    assert down.failing == ()
+    assert up.verdict is ProbeVerdict.UP
+
+
+async def test_the_loop_resolver_reads_getaddrinfo() -> None:
+    # An address resolves without any DNS traffic, so the harness allows it.
+    assert await resolve_with_loop(LOOPBACK, 80, socket.AF_INET) == (LOOPBACK,)
+
+
 async def test_no_server_reachable_is_down(resolver: FakeResolver) -> None:
     with stalled_port() as stalled:
         probe = ConnectivityProbe(
@@ -381,6 +439,14 @@ def test_targets_are_read_from_the_server_list() -> None:
     for hostile in ("no-port", "host:", "host:http", ":8080", "host:70000"):
         with pytest.raises(ValueError, match="host"):
             ProbeTarget.from_host_port(hostile)
+    for host, path in (
+        ("evil.test\r\nX-Injected: 1", "/speedtest/latency.txt"),
+        ("a" * 254, "/speedtest/latency.txt"),
+        ("speedtest.example.net", "latency.txt"),
+        ("speedtest.example.net", "/a b"),
+    ):
+        with pytest.raises(ValueError, match="host"):
+            ProbeTarget(host=host, port=8080, path=path)
 
 
 def test_settings_refuse_what_cannot_work() -> None:
@@ -604,13 +670,15 @@ def test_syn_retransmissions_follow_the_kernel_backoff() -> None:
 
 def test_a_round_stays_within_a_megabyte_a_day_at_one_a_minute() -> None:
     host = "speedtest.example-fiber.net"
-    per_day = 24 * 60
-    assert round_bytes(host=host) * per_day <= BYTES_PER_DAY_BUDGET
-    assert round_bytes(host=host, ipv6=True) * per_day <= BYTES_PER_DAY_BUDGET
+    assert bytes_per_day(MINUTE, host=host) <= BYTES_PER_DAY_BUDGET
+    assert bytes_per_day(MINUTE, host=host, ipv6=True) <= BYTES_PER_DAY_BUDGET
     # latency.txt as well costs about twice as much: two minutes apart, not one.
-    latency = round_bytes(host=host, fetch_latency_file=True)
-    assert latency * per_day > BYTES_PER_DAY_BUDGET
-    assert latency * per_day // 2 <= BYTES_PER_DAY_BUDGET
+    assert bytes_per_day(MINUTE, host=host, fetch_latency_file=True) > (
+        BYTES_PER_DAY_BUDGET
+    )
+    assert bytes_per_day(2 * MINUTE, host=host, fetch_latency_file=True) <= (
+        BYTES_PER_DAY_BUDGET
+    )
 
 
 async def test_a_simulated_day_stays_inside_the_budget(resolver: FakeResolver) -> None:

@@ -64,6 +64,8 @@ SYN_INITIAL_RETRANSMIT_SECONDS: Final = 1.0
 # An ICMP "unreachable" quotes the IP header and 8 bytes of the packet it refuses.
 ICMP_UNREACHABLE_BYTES: Final = 8 + IPV4_HEADER_BYTES + 8
 
+# The longest name DNS can carry.
+MAX_HOST_LENGTH: Final = 253
 # A latency.txt answer is a few hundred bytes; more than this is not a test server.
 MAX_ANSWER_BYTES: Final = 4096
 LATENCY_MARKER: Final = b"test=test"
@@ -120,11 +122,18 @@ class ProbeTarget:
     def __post_init__(self) -> None:
         """Refuse a target that cannot be probed.
 
+        The server list comes from outside: a host or path with spaces or control
+        characters would let it write headers into the request.
+
         Raises:
-            ValueError: The host is empty or the port is out of range.
+            ValueError: The host, port or path cannot be used.
         """
-        if not self.host or not 0 < self.port < 65536:
+        if not 0 < len(self.host) <= MAX_HOST_LENGTH or not 0 < self.port < 65536:
             raise ValueError("a probe target needs a host and a port from 1 to 65535")
+        if not self.path.startswith("/") or any(
+            not 32 < ord(character) < 127 for character in self.host + self.path
+        ):
+            raise ValueError("a probe target's host and path must be plain ASCII")
 
     @classmethod
     def from_host_port(cls, value: str) -> Self:
@@ -192,6 +201,9 @@ class ProbeRound:
         started: When the round began; the watch dates the round by it.
         finished: When the round ended.
         targets: The servers tried, the rotating first one first.
+        failing: Servers whose latest try failed while the line answered; a round
+            that reaches its first server still reports them until their turn comes
+            round again, so a dead server does not show as a problem every other round.
         dns_ok: Whether the DNS lookup worked; None when no name needed one.
         wire_bytes: Estimated bytes on the wire for the whole round.
     """
@@ -200,6 +212,7 @@ class ProbeRound:
     started: datetime
     finished: datetime
     targets: tuple[TargetResult, ...]
+    failing: tuple[ProbeTarget, ...]
     dns_ok: bool | None
     wire_bytes: int
 
@@ -251,6 +264,7 @@ class ConnectivityProbe:
         self._targets: tuple[ProbeTarget, ...] = ()
         self._addresses: dict[ProbeTarget, tuple[str, ...]] = {}
         self._rounds = 0
+        self._failing: set[ProbeTarget] = set()
         self.set_targets(targets)
 
     @property
@@ -280,6 +294,7 @@ class ConnectivityProbe:
             for target in self._targets
             if target in self._addresses
         }
+        self._failing &= set(self._targets)
         for target in self._targets:
             if target.is_address:
                 self._addresses[target] = (target.host,)
@@ -309,11 +324,20 @@ class ConnectivityProbe:
         finally:
             # A round cancelled from outside (unload) leaves no lookup behind.
             lookup.cancel()
+        if any(result.status.line_reached for result in results):
+            # When nothing answers, the line failed, not the servers.
+            for result in results:
+                if result.status is TargetStatus.ANSWERED:
+                    self._failing.discard(result.target)
+                else:
+                    self._failing.add(result.target)
+        failing = tuple(target for target in self._targets if target in self._failing)
         return ProbeRound(
-            verdict=_verdict(results, dns_ok),
+            verdict=_verdict(results, failing, dns_ok),
             started=started,
             finished=self._clock(),
             targets=tuple(results),
+            failing=failing,
             dns_ok=dns_ok,
             wire_bytes=dns_bytes + sum(result.wire_bytes for result in results),
         )
@@ -396,6 +420,14 @@ class ConnectivityProbe:
             )
         finally:
             _close_with_reset(sock)
+        if (
+            not status.line_reached
+            and len(addresses) > 1
+            and self._addresses.get(target) == addresses
+        ):
+            # A server with an address this host cannot reach (IPv6 without an IPv6
+            # route) is tried at its next address in the next round.
+            self._addresses[target] = (*addresses[1:], address)
         waited = loop.time() - started
         return TargetResult(
             target=target,
@@ -405,14 +437,18 @@ class ConnectivityProbe:
         )
 
 
-def _verdict(results: Sequence[TargetResult], dns_ok: bool | None) -> ProbeVerdict:
+def _verdict(
+    results: Sequence[TargetResult],
+    failing: Sequence[ProbeTarget],
+    dns_ok: bool | None,
+) -> ProbeVerdict:
     if not any(result.status.line_reached for result in results):
         # Until an address is known, a failed lookup cannot be told apart from a dead
         # line: the line counts as down.
         return ProbeVerdict.DOWN
     if dns_ok is False:
         return ProbeVerdict.DNS_FAILURE
-    if any(result.status is not TargetStatus.ANSWERED for result in results):
+    if failing:
         return ProbeVerdict.SERVER_PROBLEM
     return ProbeVerdict.UP
 
@@ -563,6 +599,20 @@ def round_bytes(
     answer = b"x" * 200 if fetch_latency_file else b""
     lookup = _dns_query_bytes(host) + _dns_answer_bytes(host, (address,))
     return lookup + _attempt_bytes(TargetStatus.ANSWERED, header, request, answer, 0)
+
+
+def bytes_per_day(
+    interval: timedelta,
+    *,
+    host: str,
+    ipv6: bool = False,
+    fetch_latency_file: bool = False,
+) -> int:
+    """What the watch costs a day on a line that stays up, rounds `interval` apart."""
+    rounds = math.ceil(timedelta(days=1) / interval)
+    return rounds * round_bytes(
+        host=host, ipv6=ipv6, fetch_latency_file=fetch_latency_file
+    )
 
 
 # ---------------------------------------------------------------------------------
