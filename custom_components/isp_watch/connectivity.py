@@ -150,11 +150,7 @@ class ProbeTarget:
     @property
     def is_address(self) -> bool:
         """Whether the host is an IP address, which needs no lookup."""
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return _is_ip(self.host)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,7 +387,13 @@ class ConnectivityProbe:
         header = IPV4_HEADER_BYTES if family is socket.AF_INET else IPV6_HEADER_BYTES
         request = _latency_request(target) if self._settings.fetch_latency_file else b""
         loop = asyncio.get_running_loop()
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # Out of file descriptors, or no IPv6 on this host: nothing was sent.
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:
+            return TargetResult(
+                target=target, status=TargetStatus.UNREACHABLE, wire_bytes=lookup_bytes
+            )
         sock.setblocking(False)
         connected = False
         answer = b""
@@ -522,8 +524,6 @@ def _attempt_bytes(
     answer's segments, an ACK for each of both, and the server's FIN.
     """
     syn = _packet(header, TCP_SYN_BYTES)
-    if status is TargetStatus.NO_ADDRESS:
-        return 0
     if status is TargetStatus.REFUSED:
         return syn + _packet(header, TCP_RESET_BYTES)
     if status is TargetStatus.UNREACHABLE:
