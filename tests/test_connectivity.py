@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import socket
+import struct
 
 import pytest
 
@@ -315,6 +316,54 @@ async def test_no_server_reachable_is_down(resolver: FakeResolver) -> None:
     assert result.verdict is ProbeVerdict.DOWN
     assert statuses(result) == [TargetStatus.TIMEOUT, TargetStatus.REFUSED]
     assert result.wire_bytes > 0
+
+
+async def test_a_stalled_round_leaves_the_event_loop_free(
+    resolver: FakeResolver,
+) -> None:
+    resolver.hanging = True
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    with stalled_port() as stalled:
+        probe = ConnectivityProbe(
+            [ProbeTarget(host=LOOPBACK, port=stalled)], QUICK, resolver=resolver
+        )
+        ticker = asyncio.create_task(tick())
+        result = await probe.probe()
+        ticker.cancel()
+
+    assert result.verdict is ProbeVerdict.DOWN
+    # Other work ran while the round waited on its socket.
+    assert ticks > 0
+
+
+async def test_a_cancelled_round_leaves_no_lookup_behind(
+    server_a: LatencyServer, resolver: FakeResolver
+) -> None:
+    probe = ConnectivityProbe([server_a.target("a.test")], QUICK, resolver=resolver)
+    await probe.probe()
+    resolver.hanging = True
+
+    round_task = asyncio.create_task(probe.probe())
+    while len(resolver.lookups) < 2:
+        await asyncio.sleep(0)
+    round_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_task
+    await asyncio.sleep(0)
+
+    lookups_left = [
+        task
+        for task in asyncio.all_tasks()
+        if "_look_up" in getattr(task.get_coro(), "__qualname__", "")
+    ]
+    assert lookups_left == []
 
 
 async def test_dns_failing_while_the_line_answers_is_its_own_verdict(
@@ -656,6 +705,25 @@ def test_a_broken_stored_episode_is_refused_clearly(stored: dict[str, object]) -
 
 
 # --- What the watch costs ---------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="Linux TCP_INFO")
+async def test_the_packet_model_matches_the_kernel(server_a: LatencyServer) -> None:
+    """The byte estimate assumes a 3-packet handshake with timestamps and SACK."""
+    loop = asyncio.get_running_loop()
+    with socket.socket() as client:
+        client.setblocking(False)
+        await loop.sock_connect(client, (LOOPBACK, server_a.port))
+        info = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    options = info[5]
+    # struct tcp_info: 8 one-byte fields, 24 u32, 4 u64, then segs_out and segs_in.
+    segments_out, segments_in = struct.unpack_from("II", info, 8 + 24 * 4 + 4 * 8)
+    timestamps, sack, window_scale = 1, 2, 4
+
+    assert options & (timestamps | sack | window_scale) == (
+        timestamps | sack | window_scale
+    )
+    assert (segments_out, segments_in) == (2, 1)  # SYN and ACK out, SYN-ACK in
 
 
 def test_syn_retransmissions_follow_the_kernel_backoff() -> None:

@@ -296,7 +296,10 @@ class ConnectivityProbe:
                 self._addresses[target] = (target.host,)
 
     async def probe(self) -> ProbeRound:
-        """Run one round: never raises, never blocks, ends within two timeouts.
+        """Run one round: never raises, never blocks, ends within its timeouts.
+
+        At most two lookups and two connects follow one another (a server tried for
+        the first time is looked up first), so a round ends within 12 s by default.
 
         The first server rotates from round to round, so the load is spread and a dead
         server shows up as a server problem within a few rounds. The others are tried
@@ -960,11 +963,16 @@ def _confirmed(
     if run.rounds < settings.failures_to_down:
         return None
     uncertainty = settings.interval if run.before is None else run.first - run.before
-    return Episode(kind=kind, start=run.first, start_uncertainty=uncertainty)
+    return Episode(kind=kind, start=run.first, start_uncertainty=_gap(uncertainty))
 
 
 def _ended(episode: Episode, at: datetime, last_failure: datetime) -> Episode:
-    return replace(episode, end=at, end_uncertainty=at - last_failure)
+    return replace(episode, end=at, end_uncertainty=_gap(at - last_failure))
+
+
+def _gap(between: timedelta) -> timedelta:
+    """A clock set back between two rounds (NTP after boot) gives no negative gap."""
+    return max(between, timedelta(0))
 
 
 def _aware(moment: datetime) -> datetime:
