@@ -208,6 +208,14 @@ def test_route_picks_the_interface_the_kernel_would(
     assert route_interface(destination, IPV4_ROUTES, IPV6_ROUTES) == interface
 
 
+def test_routes_written_by_a_big_endian_kernel() -> None:
+    routes = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+    routes += "wg0\t0A000000\t00000000\t0001\t0\t0\t0\tFF000000\n"
+
+    assert route_interface("10.1.2.3", routes, byteorder="big") == "wg0"
+    assert route_interface("11.1.2.3", routes, byteorder="big") is None
+
+
 def test_no_route_no_interface() -> None:
     assert route_interface("2001:db8::5", IPV4_ROUTES) is None
     assert route_interface("203.0.113.9", "Iface\tDestination\n") is None
@@ -314,6 +322,22 @@ def test_host_counters_in_doubt_are_unknown_not_busy(
     assert judgement.verdict is Verdict.UNKNOWN
 
 
+def test_host_readings_over_no_time_are_unknown() -> None:
+    counters = {"eth0": InterfaceCounters(received_bytes=10, sent_bytes=10)}
+
+    reading = host_other_traffic(
+        counters,
+        counters,
+        interface="eth0",
+        direction=Direction.DOWNLOAD,
+        test_bytes=0,
+        seconds=0.0,
+    )
+
+    assert isinstance(reading, UnknownTraffic)
+    assert reading.reason is UnknownReason.TOO_FEW_SAMPLES
+
+
 def test_loopback_counters_see_a_transfer_made_here(socket_enabled: None) -> None:
     """The counters of `lo` grow by what this test sends over 127.0.0.1."""
     payload = 8 * 2**20
@@ -397,6 +421,7 @@ def test_router_states_convert_from_any_unit(
         ("unknown", "GB"),
         ("nan", "Mbit/s"),
         ("inf", "B"),
+        ("1e999", "GB"),
         ("-3", "kB/s"),
         ("", "B"),
         ("12", None),

@@ -26,8 +26,10 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 import ipaddress
 import itertools
+import math
 from pathlib import Path
-from typing import Any, Final
+import sys
+from typing import Any, Final, Literal
 
 PROC_NET_DEV: Final = Path("/proc/net/dev")
 
@@ -253,7 +255,11 @@ def read_proc_net_dev(path: Path = PROC_NET_DEV) -> dict[str, InterfaceCounters]
 
 
 def route_interface(
-    destination: str, ipv4_routes: str, ipv6_routes: str = ""
+    destination: str,
+    ipv4_routes: str,
+    ipv6_routes: str = "",
+    *,
+    byteorder: Literal["little", "big"] = sys.byteorder,
 ) -> str | None:
     """The interface the main routing table sends packets for `destination` over.
 
@@ -268,6 +274,8 @@ def route_interface(
         destination: The test server's address (or any address on the test's path).
         ipv4_routes: Text of /proc/net/route.
         ipv6_routes: Text of /proc/net/ipv6_route.
+        byteorder: The byte order of the machine that wrote ipv4_routes: the kernel
+            prints IPv4 addresses as numbers in its own order.
 
     Returns:
         The interface name, or None when the address is invalid or has no route.
@@ -279,7 +287,7 @@ def route_interface(
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     routes = (
-        _ipv4_routes(ipv4_routes)
+        _ipv4_routes(ipv4_routes, byteorder)
         if isinstance(address, ipaddress.IPv4Address)
         else _ipv6_routes(ipv6_routes)
     )
@@ -295,7 +303,7 @@ def route_interface(
 
 
 def _ipv4_routes(
-    text: str,
+    text: str, byteorder: Literal["little", "big"]
 ) -> Iterable[tuple[ipaddress.IPv4Network, int, str]]:
     for line in text.splitlines()[1:]:
         fields = line.split()
@@ -303,9 +311,8 @@ def _ipv4_routes(
             continue
         try:
             flags = int(fields[3], 16)
-            # The kernel prints addresses as host-order hex: little-endian on x86/ARM.
-            destination = int.from_bytes(bytes.fromhex(fields[1]), "little")
-            mask = int.from_bytes(bytes.fromhex(fields[7]), "little")
+            destination = int.from_bytes(bytes.fromhex(fields[1]), byteorder)
+            mask = int.from_bytes(bytes.fromhex(fields[7]), byteorder)
             metric = int(fields[6])
             network = ipaddress.IPv4Network((destination, bin(mask).count("1")))
         except ValueError:
@@ -360,13 +367,19 @@ def host_other_traffic(
             reason=UnknownReason.NO_INTERFACE,
         )
     delta = after[interface].bytes(direction) - before[interface].bytes(direction)
-    if delta < 0 or seconds <= 0:
+    if delta < 0:
         # A 32-bit counter that wrapped or an interface that was re-created: the real
         # delta cannot be told, and a guess could make a quiet test busy.
         return UnknownTraffic(
             source=TrafficSource.HOST,
             direction=direction,
             reason=UnknownReason.COUNTER_WENT_BACK,
+        )
+    if seconds <= 0:
+        return UnknownTraffic(
+            source=TrafficSource.HOST,
+            direction=direction,
+            reason=UnknownReason.TOO_FEW_SAMPLES,
         )
     other = max(0, round(delta - test_bytes * (1 + overhead)))
     return OtherTraffic(
@@ -417,14 +430,14 @@ def router_sample(at: datetime, state: str, unit: str | None) -> RouterSample:
         number = Decimal(state.strip())
     except InvalidOperation:
         return RouterSample(at=at, kind=kind, value=None)
-    if not number.is_finite() or number < 0:
+    value = float(number) * factor
+    # "1e999" is a finite Decimal but no finite float.
+    if not number.is_finite() or number < 0 or not math.isfinite(value):
         return RouterSample(at=at, kind=kind, value=None)
     exponent = number.as_tuple().exponent
     # The digits shown tell the rounding: "12.3" GB moves in 0.1 GB steps.
     step = 10.0 ** min(int(exponent), 0) if isinstance(exponent, int) else 0.0
-    return RouterSample(
-        at=at, kind=kind, value=float(number) * factor, step=step * factor
-    )
+    return RouterSample(at=at, kind=kind, value=value, step=step * factor)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
