@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import itertools
@@ -65,12 +66,14 @@ from custom_components.isp_watch.evaluation import (
 )
 from custom_components.isp_watch.speedtest_client import Measurement, TestOutcome
 from custom_components.isp_watch.traffic import (
+    BusyJudgement,
     DeferralPolicy,
     Direction,
     PreTestAction,
     RouterSample,
     TrafficReading,
     Verdict,
+    delivered_mbps,
     judge_busy,
     pre_test_decision,
     router_other_traffic,
@@ -210,8 +213,8 @@ def _test_bytes_per_second(
     return payload * (1 + FRAME_OVERHEAD) / TEST_PHASE_SECONDS
 
 
-def judge_test(household: Household, test: Measurement) -> Verdict:
-    """The busy verdict of a test from the router's samples around it."""
+def judge_test(household: Household, test: Measurement) -> BusyJudgement:
+    """The busy judgement of a test from the router's samples around it."""
     readings: list[TrafficReading] = []
     for direction, own, measured in (
         (Direction.DOWNLOAD, test.bytes_received, test.download_mbps),
@@ -235,7 +238,16 @@ def judge_test(household: Household, test: Measurement) -> Verdict:
         download_mbps=test.download_mbps,
         upload_mbps=test.upload_mbps,
         share=SHARE,
-    ).verdict
+    )
+
+
+def as_delivered(test: Measurement, judgement: BusyJudgement) -> Measurement:
+    """The busy test with the rates the line carried: its own plus the household's."""
+    return dataclasses.replace(
+        test,
+        download_mbps=delivered_mbps(judgement, Direction.DOWNLOAD, test.download_mbps),
+        upload_mbps=delivered_mbps(judgement, Direction.UPLOAD, test.upload_mbps),
+    )
 
 
 def wait_for_quiet(
@@ -293,31 +305,43 @@ def run(
     household: Household | None,
     *,
     defer: bool,
+    discount: bool,
     counts: Counts,
 ) -> Run:
     """Drive the evaluation as the coordinator does, busy tests left out."""
     result = Run(days=(line.end - line.start) / timedelta(days=1))
     history: list[TestOutcome] = []
-    busy: set[int] = set()
+    # Busy tests: left out (None), or counted at the rate the line delivered.
+    # Keyed by start time: each test starts at its own moment.
+    busy: dict[datetime, Measurement | None] = {}
+    judged: list[TestOutcome] = []
     state = evaluate(history, LIMITS, EVALUATION, line.start)
     moment = line.start + offset
     while moment < line.end:
         if household is not None and defer:
-            moment, used = wait_for_quiet(household, history, moment)
+            # Compared with the last rate the judgement trusts, not a busy test's.
+            moment, used = wait_for_quiet(household, judged, moment)
             counts.deferrals += used
         outcome = line.full_test(moment)
         result.full_tests += 1
         result.bytes_used += outcome.bytes_received + outcome.bytes_sent
         if household is not None and isinstance(outcome, Measurement):
-            verdict = judge_test(household, outcome)
+            judgement = judge_test(household, outcome)
+            verdict = judgement.verdict
             counts.verdicts[verdict] = counts.verdicts.get(verdict, 0) + 1
             in_session = any(span.holds(moment) for span in line.household)
             counts.household_tests += in_session
             counts.household_busy += in_session and verdict is Verdict.BUSY
             if verdict is Verdict.BUSY:
-                busy.add(id(outcome))
+                busy[outcome.started] = (
+                    as_delivered(outcome, judgement) if discount else None
+                )
         history = prune_history([*history, outcome], outcome.finished)
-        judged = [item for item in history if id(item) not in busy]
+        judged = []
+        for item in history:
+            replacement = busy.get(item.started, item)
+            if replacement is not None:
+                judged.append(replacement)
         previous = state
         state = evaluate(judged, LIMITS, EVALUATION, outcome.finished)
         if state.slow and not previous.slow and state.slow_since is not None:
@@ -332,11 +356,21 @@ def run(
     return result
 
 
-STRATEGIES: dict[str, tuple[str | None, bool]] = {
-    "today": (None, False),
-    "busy flag, byte counter (UPnP)": ("counter", False),
-    "busy flag, rate sensor (kB/s)": ("rate", False),
-    "busy flag + deferral, rate sensor": ("rate", True),
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    """How busy tests are found and treated."""
+
+    sensor: str | None  # None: no busy flag (today)
+    defer: bool = False
+    discount: bool = False
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "today": Strategy(sensor=None),
+    "busy left out, byte counter (UPnP)": Strategy(sensor="counter"),
+    "busy left out, rate sensor (kB/s)": Strategy(sensor="rate"),
+    "busy left out + deferral, rate": Strategy(sensor="rate", defer=True),
+    "busy as test+other, rate sensor": Strategy(sensor="rate", discount=True),
 }
 
 
@@ -379,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("-" * len(header))
     scenarios: Sequence[Callable[[int], Line]] = (busy_evenings, *SCENARIOS)
     for scenario in scenarios:
-        for name, (kind, defer) in STRATEGIES.items():
+        for name, strategy in STRATEGIES.items():
             total = Score()
             counts = Counts()
             for seed in range(1, arguments.runs + 1):
@@ -387,17 +421,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                 offset = timedelta(minutes=(seed * 37) % 60)
                 household = (
                     None
-                    if kind is None
+                    if strategy.sensor is None
                     else Household(
                         line=line,
                         rng=random.Random(seed * 7919),
                         poll_phase=timedelta(seconds=seed % 30),
-                        kind=kind,
+                        kind=strategy.sensor,
                     )
                 )
                 score(
                     line,
-                    run(line, offset, household, defer=defer, counts=counts),
+                    run(
+                        line,
+                        offset,
+                        household,
+                        defer=strategy.defer,
+                        discount=strategy.discount,
+                        counts=counts,
+                    ),
                     total,
                 )
             judged = sum(counts.verdicts.values()) or 1

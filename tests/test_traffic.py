@@ -24,6 +24,7 @@ from custom_components.isp_watch.traffic import (
     UnknownReason,
     UnknownTraffic,
     Verdict,
+    delivered_mbps,
     host_other_traffic,
     judge_busy,
     parse_proc_net_dev,
@@ -739,6 +740,19 @@ def test_verdict_from_every_source(
 
     assert judgement.verdict is verdict
     assert judgement.readings == tuple(readings)
+
+
+def test_line_delivered_the_test_plus_the_busiest_other_traffic() -> None:
+    judgement = judge_busy(
+        [_other(HOST, DOWN, 12.0), _other(ROUTER, DOWN, 30.0), _unknown(ROUTER, UP)],
+        download_mbps=25.0,
+        upload_mbps=9.0,
+        share=SHARE,
+    )
+
+    # The router's 30 Mbit/s holds the host's 12: they are not added up.
+    assert delivered_mbps(judgement, DOWN, 25.0) == pytest.approx(55.0)
+    assert delivered_mbps(judgement, UP, 9.0) == 9.0
 
 
 def test_judgement_survives_the_history_store() -> None:

@@ -699,6 +699,20 @@ def judge_busy(
     return BusyJudgement(verdict=verdict, share=share, readings=readings)
 
 
+def delivered_mbps(
+    judgement: BusyJudgement, direction: Direction, measured_mbps: float
+) -> float:
+    """The rate the line carried at least during a test: its own plus the busiest other.
+
+    A busy test says little about the line when the household took what the test did
+    not get; but if even the test and the household together stayed below a limit, the
+    line was slow all the same. The busiest single source counts, not their sum: the
+    router's figure already holds the host's.
+    """
+    busiest = judgement.busiest(direction)
+    return measured_mbps + (0.0 if busiest is None else busiest.rate_mbps)
+
+
 # --- Before a scheduled test ----------------------------------------------------------
 
 
