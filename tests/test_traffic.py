@@ -26,6 +26,7 @@ from custom_components.isp_watch.traffic import (
     Verdict,
     delivered_mbps,
     host_other_traffic,
+    host_route_interface,
     judge_busy,
     parse_proc_net_dev,
     pre_test_decision,
@@ -206,7 +207,9 @@ def test_unreadable_counters_are_empty_not_an_error(tmp_path: Path) -> None:
 def test_route_picks_the_interface_the_kernel_would(
     destination: str, interface: str | None
 ) -> None:
-    assert route_interface(destination, IPV4_ROUTES, IPV6_ROUTES) == interface
+    found = route_interface(destination, IPV4_ROUTES, IPV6_ROUTES, byteorder="little")
+
+    assert found == interface
 
 
 def test_routes_written_by_a_big_endian_kernel() -> None:
@@ -215,6 +218,14 @@ def test_routes_written_by_a_big_endian_kernel() -> None:
 
     assert route_interface("10.1.2.3", routes, byteorder="big") == "wg0"
     assert route_interface("11.1.2.3", routes, byteorder="big") is None
+
+
+def test_host_routes_read_from_the_tables(tmp_path: Path) -> None:
+    (tmp_path / "route").write_text(IPV4_ROUTES, encoding="ascii")
+
+    assert host_route_interface("10.0.0.7", tmp_path) == "wg0"
+    # No IPv6 table on this host: no IPv6 route.
+    assert host_route_interface("2001:db8::5", tmp_path) is None
 
 
 def test_no_route_no_interface() -> None:

@@ -31,7 +31,8 @@ from pathlib import Path
 import sys
 from typing import Any, Final, Literal
 
-PROC_NET_DEV: Final = Path("/proc/net/dev")
+PROC_NET: Final = Path("/proc/net")
+PROC_NET_DEV: Final = PROC_NET / "dev"
 
 # The interface counts whole frames, the test counts only the bytes its HTTP transfers
 # carried. TCP/IP headers with timestamps (52 bytes) and the Ethernet header (14 bytes)
@@ -300,6 +301,20 @@ def route_interface(
         if best is None or key < best:
             best = key
     return None if best is None else best[2]
+
+
+def host_route_interface(destination: str, proc_net: Path = PROC_NET) -> str | None:
+    """The interface this host routes `destination` over, from its routing tables.
+
+    A table that cannot be read (no IPv6, not Linux) counts as empty.
+    """
+    tables = []
+    for name in ("route", "ipv6_route"):
+        try:
+            tables.append((proc_net / name).read_text(encoding="ascii"))
+        except OSError, UnicodeDecodeError:
+            tables.append("")
+    return route_interface(destination, tables[0], tables[1])
 
 
 def _ipv4_routes(
