@@ -201,6 +201,7 @@ def test_unreadable_counters_are_empty_not_an_error(tmp_path: Path) -> None:
         ("2001:db8:1::5", "eth1"),  # the /48 rejects: the /32 carries it
         ("2606:4700::1", "eth0"),
         ("::1", "lo"),
+        ("127.0.0.1", "lo"),  # the local table, not in /proc/net/route
         ("speedtest.example.net", None),
     ],
 )

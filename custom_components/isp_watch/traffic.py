@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 
 PROC_NET: Final = Path("/proc/net")
 PROC_NET_DEV: Final = PROC_NET / "dev"
+LOOPBACK_INTERFACE: Final = "lo"
 
 # The interface counts whole frames, the test counts only the bytes its HTTP transfers
 # carried. TCP/IP headers with timestamps (52 bytes) and the Ethernet header (14 bytes)
@@ -268,8 +269,10 @@ def route_interface(
     the longest matching prefix wins, then the lowest metric, as the kernel decides.
     Read from these files rather than from ``ip route get``: they need no program that
     Home Assistant's images may lack and no child process, and they are plain text the
-    tests can hand in. They show the main table only; policy routing (a VPN that routes
-    by rule) may pick another interface, whose traffic then still crosses this one.
+    tests can hand in. They show the main table only (IPv4 loopback, which the local
+    table routes, is answered here): policy routing (a VPN that routes by rule) may
+    pick another interface, whose traffic then still crosses this one, and the host's
+    own LAN address is not recognised as local.
 
     Args:
         destination: The test server's address (or any address on the test's path).
@@ -287,6 +290,10 @@ def route_interface(
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv4Address) and address.is_loopback:
+        # 127.0.0.0/8 lives in the kernel's local table, which /proc/net/route does not
+        # show; the main table would send it out of the default route's interface.
+        return LOOPBACK_INTERFACE
     routes = (
         _ipv4_routes(ipv4_routes, byteorder)
         if isinstance(address, ipaddress.IPv4Address)
