@@ -9,9 +9,10 @@ competition and judges a test by it, as pure functions of what the caller read:
   test's span, for the whole household;
 - the judgement: busy when other traffic exceeded a share of the measured rate in
   either direction, quiet when every source was seen and none did, otherwise unknown;
+- what a busy test's line delivered at least: its own rate plus the other traffic;
 - before a scheduled test: whether to defer it, within a bound.
 
-Why unknown is a verdict of its own: a busy test is left out of the slow judgement, so a
+Why unknown is a verdict of its own: a busy test does not count as a slow result, so a
 false "busy" would hide a slow line. Anything that makes a figure doubtful (a counter
 that went backwards, a sensor unavailable, too few samples, a counter too coarse to see
 the share) yields unknown, and only figures that are sure can make a test busy.
