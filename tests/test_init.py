@@ -11,7 +11,12 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.isp_watch.const import CONF_MONTHLY_DATA_BUDGET, DOMAIN
+from custom_components.isp_watch.const import (
+    CONF_MIN_DOWNLOAD,
+    CONF_MIN_UPLOAD,
+    CONF_MONTHLY_DATA_BUDGET,
+    DOMAIN,
+)
 from custom_components.isp_watch.coordinator import SERVICE_UNAVAILABLE_ISSUE_AFTER
 from homeassistant import block_async_io
 from homeassistant.config_entries import ConfigEntryState
@@ -450,3 +455,22 @@ async def test_history_stored_by_earlier_versions_loads(
     history = entry.runtime_data.coordinator.history
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}.history"]["data"]["history"]
     assert [outcome.as_dict() for outcome in history] == stored
+
+
+async def test_an_entry_from_before_an_option_existed_uses_its_default(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """Options missing from an older entry take their defaults when it loads."""
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_MIN_DOWNLOAD: 30.0, CONF_MIN_UPLOAD: 10.0}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    line.set_rates(download_mbps=8, upload_mbps=20)
+
+    await _press(hass)
+
+    # The default confirmation delay and window apply.
+    assert entry.runtime_data.coordinator.update_interval == timedelta(minutes=30)
+    assert hass.states.get(SLOW).attributes["tests_needed"] == 2

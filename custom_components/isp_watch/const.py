@@ -68,6 +68,8 @@ DEFAULT_DRY_RUN: Final = False
 
 DEFAULT_SOURCE_ID: Final = "default"
 
+BYTES_PER_GB: Final = 1_000_000_000
+
 # Every option a new entry stores, with the value it starts with.
 OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
     {

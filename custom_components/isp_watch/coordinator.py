@@ -16,8 +16,8 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN, HISTORY_MIN_AGE, HISTORY_MIN_COUNT
-from .data import BYTES_PER_GB, IspWatchSettings
+from .const import BYTES_PER_GB, DOMAIN, HISTORY_MIN_AGE, HISTORY_MIN_COUNT
+from .data import IspWatchSettings
 from .evaluation import (
     LineState,
     data_used_since,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 from homeassistant.config_entries import ConfigEntry
 
 from .const import (
+    BYTES_PER_GB,
     CONF_CONFIRM_DELAY,
     CONF_DRY_RUN,
     CONF_EVALUATION_WINDOW,
@@ -42,8 +43,6 @@ from .speedtest_client import SpeedTestSettings
 if TYPE_CHECKING:
     from .coordinator import IspWatchCoordinator
     from .tweet_sender import TweetSender
-
-BYTES_PER_GB = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -304,11 +304,8 @@ class _Replay:
     def state(self, now: datetime) -> LineState:
         """The judgement after every outcome so far, seen at `now`."""
         window = self._window(now)
-        fresh = [
-            item
-            for item in self._recent
-            if now - item.finished <= self._settings.max_age
-        ]
+        max_age = self._settings.max_age
+        fresh = [item for item in self._recent if now - item.finished <= max_age]
         return LineState(
             slow=self._slow,
             slow_since=self._slow_since,
@@ -318,12 +315,10 @@ class _Replay:
             else Outage(start=self._outage_start),
             last_outage=self._last_outage,
             confirm_tests_used=self._confirm_tests_used if self._suspect else 0,
-            tests_needed=0
-            if window is not None
-            else self._settings.window - len(fresh),
+            tests_needed=self._settings.window - len(fresh) if window is None else 0,
             undecided=(
-                not self._slow
-                and window is None
+                window is None
+                and not self._slow
                 and any(
                     metrics_violated(measured_values(item), self._thresholds)
                     for item in fresh

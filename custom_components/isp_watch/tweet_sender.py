@@ -16,7 +16,15 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_ISP_HANDLE, DOMAIN, X_CREDENTIAL_KEYS
+from .const import (
+    CONF_ACCESS_TOKEN,
+    CONF_ACCESS_TOKEN_SECRET,
+    CONF_API_KEY,
+    CONF_API_SECRET,
+    CONF_ISP_HANDLE,
+    DOMAIN,
+    X_CREDENTIAL_KEYS,
+)
 from .models import PostOutcome, PostResult
 from .outbox import Outbox, OutboxItem
 from .repairs import async_set_issue
@@ -50,14 +58,11 @@ def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
     data = entry.data
     if not all(data.get(key) for key in X_CREDENTIAL_KEYS):
         return None
-    api_key, api_secret, access_token, access_token_secret = (
-        data[key] for key in X_CREDENTIAL_KEYS
-    )
     return XCredentials(
-        api_key=api_key,
-        api_secret=api_secret,
-        access_token=access_token,
-        access_token_secret=access_token_secret,
+        api_key=data[CONF_API_KEY],
+        api_secret=data[CONF_API_SECRET],
+        access_token=data[CONF_ACCESS_TOKEN],
+        access_token_secret=data[CONF_ACCESS_TOKEN_SECRET],
     )
 
 
@@ -87,8 +92,7 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         )
         self.policy = settings.outbox
         self.dry_run = settings.dry_run
-        self.outbox = Outbox(self.policy)
-        self.data = self.outbox
+        self.data = Outbox(self.policy)
         self._client = XClient(credentials)
         self._store = outbox_store(hass, entry.entry_id)
         self._handle: str | None = entry.data.get(CONF_ISP_HANDLE) or None
@@ -99,7 +103,7 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         """Restore queued posts and send what is due."""
         stored = await self._store.async_load()
         if stored:
-            self.outbox = Outbox.from_dict(self.policy, stored)
+            self.data = Outbox.from_dict(self.policy, stored)
         # A reload follows a reauth or a changed account: the reason for a pause may be
         # gone, and one attempt tells.
         self.outbox.resume()
@@ -112,6 +116,11 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         self._cancel_timer()
         await super().async_shutdown()
         await self.hass.async_add_executor_job(self._client.close)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The queued and the recent posts: the data this coordinator shares."""
+        return self.data
 
     @override
     async def _async_update_data(self) -> Outbox:
