@@ -319,6 +319,9 @@ FLOORS: tuple[frozenset[str], ...] = (
     # Setup and unload only.
     frozenset({"__init__"}),
 )
+# Clients that start processes or talk to the network: only what runs an entry, or
+# what Home Assistant sees, may use them; the shared types live in models.
+IO_CLIENTS = frozenset({"speedtest_client", "speedtest_runner", "x_client"})
 GROUND_FLOOR_IMPORTS = frozenset(
     {
         "__future__",
@@ -398,6 +401,18 @@ def test_pure_modules_do_without_home_assistant() -> None:
         if module.split(".")[0] == "homeassistant"
     ]
     assert leaks == []
+
+
+def test_pure_logic_needs_no_io_client() -> None:
+    """The evaluation, the outbox and the rest of the pure logic use models' types."""
+    clients = [
+        f"{path.name}:{line} imports {module}"
+        for path in _modules()
+        if _floor(path.stem) <= 1
+        for line, module in _imports(path)
+        if module in IO_CLIENTS
+    ]
+    assert clients == []
 
 
 def test_the_ground_floor_does_no_io() -> None:
