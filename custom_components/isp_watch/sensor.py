@@ -23,9 +23,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from . import IspWatchConfigEntry
 from .coordinator import LineSnapshot
-from .entity import IspWatchEntity, connection_device
+from .data import IspWatchConfigEntry
+from .entity import IspWatchEntity
 from .speedtest_client import FailureKind, Measurement
 from .tweet_sender import TweetSender
 
@@ -160,7 +160,7 @@ async def async_setup_entry(
         IspWatchSensor(coordinator, description) for description in SENSORS
     ]
     if (sender := entry.runtime_data.sender) is not None:
-        entities.append(OutboxSensor(entry, sender))
+        entities.append(OutboxSensor(sender, OUTBOX))
     async_add_entities(entities)
 
 
@@ -194,37 +194,23 @@ OUTBOX = SensorEntityDescription(
 )
 
 
-class OutboxSensor(SensorEntity):
+class OutboxSensor(IspWatchEntity[TweetSender], SensorEntity):
     """Posts waiting to go out, with the last post and the last error."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(self, entry: IspWatchConfigEntry, sender: TweetSender) -> None:
-        """Attach the sensor to the connection's device."""
-        self.entity_description = OUTBOX
-        self._attr_unique_id = f"{entry.entry_id}_{OUTBOX.key}"
-        self._attr_device_info = connection_device(entry)
-        self._sender = sender
-
-    async def async_added_to_hass(self) -> None:
-        """Follow the queue."""
-        self.async_on_remove(self._sender.async_add_listener(self.async_write_ha_state))
 
     @property
     @override
     def native_value(self) -> int:
         """How many posts are queued."""
-        return len(self._sender.outbox.items)
+        return len(self.coordinator.data.items)
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """The last post and why the queue is waiting, if it is."""
-        outbox = self._sender.outbox
+        outbox = self.coordinator.data
         last = outbox.last_sent
         return {
-            "dry_run": self._sender.dry_run,
+            "dry_run": self.coordinator.dry_run,
             "paused_reason": outbox.paused_reason,
             "last_error": outbox.last_error,
             "last_post_time": last.sent_at.isoformat() if last else None,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -21,22 +21,18 @@ from .const import (
     CONF_ACCESS_TOKEN_SECRET,
     CONF_API_KEY,
     CONF_API_SECRET,
-    CONF_DRY_RUN,
     CONF_ISP_HANDLE,
-    CONF_TWEET_COOLDOWN,
-    CONF_TWEET_DAILY_CAP,
-    DEFAULT_DRY_RUN,
-    DEFAULT_TWEET_COOLDOWN,
-    DEFAULT_TWEET_DAILY_CAP,
     DOMAIN,
+    X_CREDENTIAL_KEYS,
 )
-from .outbox import Outbox, OutboxItem, OutboxPolicy
+from .models import PostOutcome, PostResult
+from .outbox import Outbox, OutboxItem
 from .repairs import async_set_issue
 from .tweet_length import MAX_WEIGHTED_LENGTH, weighted_length
-from .x_client import PostOutcome, PostResult, XClient, XCredentials
+from .x_client import XClient, XCredentials
 
 if TYPE_CHECKING:
-    from . import IspWatchConfigEntry
+    from .data import IspWatchConfigEntry, IspWatchSettings
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -60,15 +56,7 @@ def outbox_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
 def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
     """The X keys of an entry, or None when no account was added."""
     data = entry.data
-    if not all(
-        data.get(key)
-        for key in (
-            CONF_API_KEY,
-            CONF_API_SECRET,
-            CONF_ACCESS_TOKEN,
-            CONF_ACCESS_TOKEN_SECRET,
-        )
-    ):
+    if not all(data.get(key) for key in X_CREDENTIAL_KEYS):
         return None
     return XCredentials(
         api_key=data[CONF_API_KEY],
@@ -78,54 +66,66 @@ def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
     )
 
 
-class TweetSender:
-    """Queues posts on disk first, then sends them when policy and X allow."""
+class TweetSender(DataUpdateCoordinator[Outbox]):
+    """Queues posts on disk first, then sends them when policy and X allow.
+
+    A coordinator without an interval: its data is the outbox, and every change to it
+    is pushed to the entities that show it.
+    """
+
+    config_entry: IspWatchConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
         entry: IspWatchConfigEntry,
+        settings: IspWatchSettings,
         credentials: XCredentials,
     ) -> None:
         """Prepare the sender; nothing is sent before async_load."""
-        self.hass = hass
-        self.entry = entry
-        options = entry.options
-        self.policy = OutboxPolicy(
-            cooldown=timedelta(
-                hours=float(options.get(CONF_TWEET_COOLDOWN, DEFAULT_TWEET_COOLDOWN))
-            ),
-            daily_cap=int(options.get(CONF_TWEET_DAILY_CAP, DEFAULT_TWEET_DAILY_CAP)),
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} posts",
+            update_interval=None,
         )
-        self.dry_run = bool(options.get(CONF_DRY_RUN, DEFAULT_DRY_RUN))
-        self.outbox = Outbox(self.policy)
+        self.policy = settings.outbox
+        self.dry_run = settings.dry_run
+        self.data = Outbox(self.policy)
         self._client = XClient(credentials)
         self._store = outbox_store(hass, entry.entry_id)
         self._handle: str | None = entry.data.get(CONF_ISP_HANDLE) or None
         self._send_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
 
     async def async_load(self) -> None:
         """Restore queued posts and send what is due."""
         stored = await self._store.async_load()
         if stored:
-            self.outbox = Outbox.from_dict(self.policy, stored)
+            self.data = Outbox.from_dict(self.policy, stored)
         # A reload follows a reauth or a changed account: the reason for a pause may be
         # gone, and one attempt tells.
         self.outbox.resume()
+        self.async_set_updated_data(self.outbox)
         self._schedule()
 
+    @override
     async def async_shutdown(self) -> None:
         """Stop the timer and release the HTTP session."""
         self._cancel_timer()
+        await super().async_shutdown()
         await self.hass.async_add_executor_job(self._client.close)
 
-    @callback
-    def async_add_listener(self, update: CALLBACK_TYPE) -> Callable[[], None]:
-        """Be told when the queue or the last post changes."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
+    @property
+    def outbox(self) -> Outbox:
+        """The queued and the recent posts: the data this coordinator shares."""
+        return self.data
+
+    @override
+    async def _async_update_data(self) -> Outbox:
+        """The queue as it is: every change is pushed, so there is nothing to fetch."""
+        return self.outbox
 
     def compose(self, message: str, now: datetime) -> str:
         """The text that will be posted: addressed to the ISP, never a duplicate."""
@@ -163,7 +163,7 @@ class TweetSender:
         for old in dropped:
             _LOGGER.warning(
                 "The post queue of %s is full; dropped the oldest post from %s",
-                self.entry.title,
+                self.config_entry.title,
                 old.queued_at.isoformat(),
             )
         self._log_expired(self.outbox.expire(now))
@@ -207,21 +207,22 @@ class TweetSender:
         if outcome.result in (PostResult.POSTED, PostResult.DUPLICATE):
             _LOGGER.debug("Posted to X: %s", outcome.url or outcome.detail)
             for issue in ISSUES_BY_RESULT.values():
-                async_set_issue(self.hass, self.entry, issue, active=False)
+                async_set_issue(self.hass, self.config_entry, issue, active=False)
         elif outcome.result is PostResult.AUTH_FAILED:
             _LOGGER.warning(
-                "X refused the keys of %s; posts wait for new keys", self.entry.title
+                "X refused the keys of %s; posts wait for new keys",
+                self.config_entry.title,
             )
-            self.entry.async_start_reauth(self.hass)
+            self.config_entry.async_start_reauth(self.hass)
         elif (issue_key := ISSUES_BY_RESULT.get(outcome.result)) is not None:
             _LOGGER.warning(
                 "X refused a post of %s (%s); posts wait until this is fixed",
-                self.entry.title,
+                self.config_entry.title,
                 outcome.detail,
             )
             async_set_issue(
                 self.hass,
-                self.entry,
+                self.config_entry,
                 issue_key,
                 active=True,
                 severity=ir.IssueSeverity.ERROR,
@@ -236,13 +237,12 @@ class TweetSender:
             _LOGGER.warning(
                 "A post queued at %s for %s expired unsent",
                 item.queued_at.isoformat(),
-                self.entry.title,
+                self.config_entry.title,
             )
 
     async def _save(self) -> None:
         await self._store.async_save(self.outbox.as_dict())
-        for update in list(self._listeners):
-            update()
+        self.async_set_updated_data(self.outbox)
 
     @callback
     def _schedule(self) -> None:
@@ -265,7 +265,7 @@ class TweetSender:
 
     @callback
     def _start_sending(self) -> None:
-        self.entry.async_create_background_task(
+        self.config_entry.async_create_background_task(
             self.hass, self.async_send_due(), name=f"{DOMAIN} send post"
         )
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from http import HTTPStatus
 import logging
 from typing import Any, Literal
@@ -21,6 +20,8 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 import tweepy
+
+from .models import PostOutcome, PostResult
 
 # tweepy's hard-coded origin. Requests for it go to this module attribute's value, read
 # at send time, so tests point it at a local fake X API.
@@ -83,36 +84,6 @@ class VerifyError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason: VerifyFailure = reason
         self.detail = detail
-
-
-class PostResult(StrEnum):
-    """What X made of a post."""
-
-    POSTED = "posted"
-    # Duplicate content: the same text went out before (often our own attempt that
-    # timed out after X had created it), so it counts as posted and is never retried.
-    DUPLICATE = "duplicate"
-    AUTH_FAILED = "auth_failed"
-    READ_ONLY = "read_only"
-    NOT_ENROLLED = "not_enrolled"
-    NO_CREDITS = "no_credits"
-    RATE_LIMITED = "rate_limited"
-    TRANSIENT = "transient"
-    # X refused this post as it is (too long, invalid): a retry would get the same.
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PostOutcome:
-    """X's answer to a post."""
-
-    result: PostResult
-    tweet_id: str | None = None
-    url: str | None = None
-    # UTC; set for RATE_LIMITED.
-    retry_at: datetime | None = None
-    # Short and safe for logs: X's own words or an exception's class, never a key.
-    detail: str = ""
 
 
 class _ApiAdapter(HTTPAdapter):
