@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 import ipaddress
 import logging
+import math
 import re
 from typing import Any, override
 
@@ -129,18 +130,21 @@ def _numbers(keys: tuple[str, ...], *, required: bool = True) -> dict[Any, Any]:
     return {marker(key): _number(key) for key in keys}
 
 
-def _check_whole(values: Mapping[str, Any], errors: dict[str, str], where: str) -> None:
-    """A fraction in a whole-number setting is an error on `where`.
+def _check_numbers(
+    values: Mapping[str, Any], errors: dict[str, str], where: str | None = None
+) -> None:
+    """What the number selectors let through: NaN, and fractions in whole numbers.
 
-    The number selector checks the range but not the step.
+    The selectors check the range, which NaN never fails, but not the step. The
+    error goes on the field, or on `where` (a section) when given.
     """
-    if any(
-        key in NUMBER_RANGES
-        and NUMBER_RANGES[key].step == 1
-        and not float(value).is_integer()
-        for key, value in values.items()
-    ):
-        errors[where] = "whole_number"
+    for key, value in values.items():
+        if key not in NUMBER_RANGES:
+            continue
+        if math.isnan(value):
+            errors[where or key] = "not_a_number"
+        elif NUMBER_RANGES[key].step == 1 and not float(value).is_integer():
+            errors[where or key] = "whole_number"
 
 
 def _whole(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,19 +160,23 @@ def _whole(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_minimums(
-    values: Mapping[str, Any],
-    errors: dict[str, str],
-    *,
-    download_field: str = CONF_MIN_DOWNLOAD,
-    upload_field: str = CONF_MIN_UPLOAD,
+    values: Mapping[str, Any], errors: dict[str, str], where: str | None = None
 ) -> None:
-    """A minimum speed may not be higher than the plan promises, when there is one."""
-    plan_download = values.get(CONF_PLAN_DOWNLOAD)
-    if plan_download is not None and values[CONF_MIN_DOWNLOAD] > plan_download:
-        errors[download_field] = "download_above_plan"
-    plan_upload = values.get(CONF_PLAN_UPLOAD)
-    if plan_upload is not None and values[CONF_MIN_UPLOAD] > plan_upload:
-        errors[upload_field] = "upload_above_plan"
+    """A minimum speed may not be higher than the plan promises, when there is one.
+
+    The error goes on each minimum, or once on `where` (a section) when given.
+    """
+    download_plan = values.get(CONF_PLAN_DOWNLOAD)
+    download = download_plan is not None and values[CONF_MIN_DOWNLOAD] > download_plan
+    upload_plan = values.get(CONF_PLAN_UPLOAD)
+    upload = upload_plan is not None and values[CONF_MIN_UPLOAD] > upload_plan
+    if where is not None and download and upload:
+        errors[where] = "minimums_above_plan"
+        return
+    if download:
+        errors[where or CONF_MIN_DOWNLOAD] = "download_above_plan"
+    if upload:
+        errors[where or CONF_MIN_UPLOAD] = "upload_above_plan"
 
 
 def _plan_placeholders(values: Mapping[str, Any]) -> dict[str, str]:
@@ -343,6 +351,7 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             provider = _read_provider(user_input, errors)
+            _check_numbers(user_input, errors)
             _check_minimums(user_input, errors)
             source = _read_source_address(user_input, errors)
             if not errors:
@@ -511,14 +520,9 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         servers = await self._async_servers()
         if user_input is not None:
             for section_key, values in user_input.items():
-                _check_whole(values, errors, section_key)
+                _check_numbers(values, errors, section_key)
             limits = user_input[SECTION_LIMITS]
-            _check_minimums(
-                limits,
-                errors,
-                download_field=SECTION_LIMITS,
-                upload_field=SECTION_LIMITS,
-            )
+            _check_minimums(limits, errors, SECTION_LIMITS)
             if not errors:
                 plan = {key: limits[key] for key in PLAN_KEYS if key in limits}
                 data = {
