@@ -533,7 +533,8 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                 if data != entry.data:
                     # The plan is not used while testing: no reload for it alone.
                     self.hass.config_entries.async_update_entry(entry, data=data)
-                options = dict(entry.options)
+                # Every option is stored, those of a hidden section too.
+                options = dict(OPTION_DEFAULTS) | dict(entry.options)
                 for values in user_input.values():
                     options |= _whole(
                         {k: v for k, v in values.items() if k not in PLAN_KEYS}
