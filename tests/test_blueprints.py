@@ -26,6 +26,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from homeassistant.util.yaml import load_yaml_dict
 from tests.common import INTERNET, RUN_TEST, SLOW, TWEET, make_entry, setup_entry
 from tests.fake_speedtest import FakeSpeedtest
 from tests.fake_x_api import FakeXApi
@@ -223,3 +224,20 @@ async def test_post_on_start(
         r"\d\d \w\w\w \d{4} \d\d:\d\d\.",
         x_api.posts[0],
     )
+
+
+@pytest.mark.parametrize(
+    "path", sorted(BLUEPRINTS.glob("*.yaml")), ids=lambda p: p.name
+)
+def test_inputs_explain_themselves(path: Path) -> None:
+    """Every input has a description; messages are edited in multiline boxes."""
+    inputs = load_yaml_dict(str(path))["blueprint"]["input"]
+    for key, definition in inputs.items():
+        assert definition.get("description"), f"{path.name}: {key} has none"
+        text = definition["selector"].get("text", ...)
+        if text is not ...:
+            assert (text or {}).get("multiline") is True, f"{path.name}: {key}"
+    # With no X account there is nothing to pick: the description says what to do.
+    assert "add an X account" in inputs["tweet_entity"]["description"]
+    assert "ISP Watch > Configure" in inputs["tweet_entity"]["description"]
+    assert "uplink" not in path.read_text().lower()

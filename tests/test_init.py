@@ -171,8 +171,7 @@ async def test_failed_test_is_never_a_number(
     with pytest.raises(HomeAssistantError) as raised:
         await _press(hass)
 
-    assert raised.value.translation_key == "speed_test_failed"
-    assert "invalid_result" in str(raised.value)
+    assert raised.value.translation_key == "speed_test_invalid_result"
     for entity_id in (DOWNLOAD, UPLOAD, PING):
         assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
     assert hass.states.get(LAST_RESULT).state == "invalid_result"

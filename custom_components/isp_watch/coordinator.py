@@ -142,13 +142,11 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 translation_domain=DOMAIN, translation_key="speed_test_cancelled"
             )
         if isinstance(outcome, TestFailure):
+            # What happened and what to do, in plain words for each kind; the
+            # technical reason is in the log.
             raise SpeedTestFailedError(
                 translation_domain=DOMAIN,
-                translation_key="speed_test_failed",
-                translation_placeholders={
-                    "kind": outcome.kind.value,
-                    "reason": outcome.reason,
-                },
+                translation_key=f"speed_test_{outcome.kind.value}",
             )
         return outcome
 

@@ -61,6 +61,18 @@ def _last_result(snapshot: LineSnapshot) -> str | None:
     return outcome.kind.value
 
 
+def _last_test(snapshot: LineSnapshot) -> datetime | None:
+    """When the last test finished; during an outage, when the outage was found.
+
+    While the internet is down, the schedule only checks every few minutes whether it
+    is back. Those checks are not speed tests: moving this time with each of them
+    would add a row to the device's activity log every few minutes.
+    """
+    if snapshot.line.outage is not None:
+        return snapshot.line.outage.start
+    return snapshot.last_outcome.finished if snapshot.last_outcome else None
+
+
 def _server(snapshot: LineSnapshot) -> str | None:
     if snapshot.last_measurement is None:
         return None
@@ -134,9 +146,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         translation_key="last_test",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda snapshot: (
-            snapshot.last_outcome.finished if snapshot.last_outcome else None
-        ),
+        value_fn=_last_test,
     ),
     IspWatchSensorDescription(
         key="last_test_result",
