@@ -167,7 +167,7 @@ class _Deadline:
         # connection that will close lets go of its socket before the body is read:
         # both are kept.
         self._connections: list[HTTPConnection] = []
-        self._sockets: list[Any] = []
+        self._sockets: list[object] = []
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self.expired = False
@@ -204,8 +204,11 @@ class _Deadline:
     def _cut(self) -> None:
         current = [c.sock for c in self._connections if c.sock is not None]
         for sock in (*self._sockets, *current):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            # The plain socket's shutdown, also under TLS: the TLS one drops its state
+            # first, which the thread still reading would trip over.
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _WatchedHTTPConnection(HTTPConnection):
@@ -244,7 +247,9 @@ class _ApiAdapter(HTTPAdapter):
     """Sends tweepy's requests to X_API_ORIGIN, within a timeout and a deadline.
 
     The whole answer is read here, so the deadline covers it; an answer other than
-    success is raised as AnswerError before tweepy parses it.
+    success is raised as AnswerError before tweepy parses it. Requests through a proxy
+    from the environment use the proxy's connections, which keep only the timeout of
+    each wait.
     """
 
     def __init__(self, timeout: float, deadline: float) -> None:
@@ -255,14 +260,6 @@ class _ApiAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        # A SOCKS proxy brings connection classes of its own; its requests keep the
-        # timeout of each wait.
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
@@ -281,7 +278,8 @@ class _ApiAdapter(HTTPAdapter):
                 response = super().send(request, **kwargs)
                 # Read the body now, while the deadline watches.
                 _ = response.content
-            except requests.RequestException as error:
+            except Exception as error:
+                # Whatever a cut-off read raised, the deadline is what happened.
                 if deadline.expired:
                     raise DeadlineExceeded(request=request) from error
                 raise
