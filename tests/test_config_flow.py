@@ -531,7 +531,7 @@ class _GarbledX(LoopbackServer):
 
 @pytest.fixture
 def garbled_x(monkeypatch: pytest.MonkeyPatch, socket_enabled: None) -> Iterator[None]:
-    """An X API whose error bodies trip up the client library."""
+    """An X API that refuses with a JSON list instead of its usual error body."""
     server = _GarbledX()
     server.start()
     monkeypatch.setattr(x_client, "X_API_ORIGIN", f"http://127.0.0.1:{server.port}")
@@ -543,13 +543,12 @@ def garbled_x(monkeypatch: pytest.MonkeyPatch, socket_enabled: None) -> Iterator
 async def test_answer_nobody_expected(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An answer that breaks the client is logged, keys left out; it shows unknown."""
+    """A refusal in a shape X never sends still reads as refused keys; none logged."""
     caplog.set_level(logging.DEBUG)
     flow_id = await _to_keys(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "unknown"}
-    assert "Unexpected error while checking the X keys" in caplog.text
+    assert result["errors"] == {"base": "invalid_auth"}
     for secret in KEYS.values():
         assert secret not in caplog.text
 

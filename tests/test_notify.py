@@ -27,7 +27,7 @@ from homeassistant.helpers import (
 )
 from homeassistant.setup import async_setup_component
 from tests.common import OUTBOX, TWEET, make_entry, setup_entry
-from tests.fake_x_api import TEST_CREDENTIALS, FakeXApi
+from tests.fake_x_api import ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 
 
 async def _send(hass: HomeAssistant, message: str) -> None:
@@ -79,7 +79,10 @@ async def test_post_reaches_x_signed_and_addressed(
     state = hass.states.get(OUTBOX)
     assert state.state == "0"
     assert state.attributes["last_post_text"] == fake_x_api.posts[0]
-    assert state.attributes["last_post_url"].startswith("https://x.com/i/web/status/")
+    # The link names the account that posted, as X shows it.
+    assert state.attributes["last_post_url"].startswith(
+        f"https://x.com/{ACCOUNT_USERNAME}/status/"
+    )
 
 
 async def test_handle_already_in_the_text(

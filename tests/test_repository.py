@@ -293,10 +293,12 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset(
         {
             "compliance",
+            "connectivity",
             "evaluation",
             "outbox",
             "speedtest_client",
             "speedtest_runner",
+            "traffic",
             "tweet_length",
             "x_client",
         }
@@ -321,7 +323,9 @@ FLOORS: tuple[frozenset[str], ...] = (
 )
 # Clients that start processes or talk to the network: only what runs an entry, or
 # what Home Assistant sees, may use them; the shared types live in models.
-IO_CLIENTS = frozenset({"speedtest_client", "speedtest_runner", "x_client"})
+IO_CLIENTS = frozenset(
+    {"connectivity", "speedtest_client", "speedtest_runner", "x_client"}
+)
 GROUND_FLOOR_IMPORTS = frozenset(
     {
         "__future__",

@@ -22,14 +22,15 @@ from .const import (
     CONF_API_KEY,
     CONF_API_SECRET,
     CONF_ISP_HANDLE,
+    CONF_X_USERNAME,
     DOMAIN,
     X_CREDENTIAL_KEYS,
 )
 from .models import PostOutcome, PostResult
 from .outbox import Outbox, OutboxItem
 from .repairs import async_set_issue
-from .tweet_length import MAX_WEIGHTED_LENGTH, weighted_length
-from .x_client import XClient, XCredentials
+from .tweet_length import MAX_WEIGHTED_LENGTH, check_message, weighted_length
+from .x_client import REQUEST_DEADLINE, XClient, XCredentials
 
 if TYPE_CHECKING:
     from .data import IspWatchConfigEntry, IspWatchSettings
@@ -39,7 +40,7 @@ _LOGGER = logging.getLogger(__package__)
 STORAGE_VERSION = 1
 # Posting waits this long at most for X; the client's own timeout is shorter, so this
 # only matters if the executor thread itself is stuck.
-POST_TIMEOUT = timedelta(seconds=60)
+POST_TIMEOUT = REQUEST_DEADLINE + timedelta(seconds=15)
 # What X's answer means for the user, as a repair issue that stays until a post works.
 ISSUES_BY_RESULT = {
     PostResult.READ_ONLY: "x_read_only",
@@ -93,7 +94,7 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         self.policy = settings.outbox
         self.dry_run = settings.dry_run
         self.data = Outbox(self.policy)
-        self._client = XClient(credentials)
+        self._client = XClient(credentials, username=entry.data.get(CONF_X_USERNAME))
         self._store = outbox_store(hass, entry.entry_id)
         self._handle: str | None = entry.data.get(CONF_ISP_HANDLE) or None
         self._send_lock = asyncio.Lock()
@@ -143,12 +144,16 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
 
     async def async_queue(self, message: str) -> OutboxItem:
         """Persist a post; it goes out when cooldown, cap and X allow."""
+        # Judged as the automation sent it: a bare handle is not a message, and a
+        # huge or broken text must not reach the length count or the store.
+        if (problem := check_message(message)) is not None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=problem.key,
+                translation_placeholders=dict(problem.placeholders),
+            )
         now = dt_util.utcnow()
         text = self.compose(message, now)
-        if not text.strip():
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="tweet_empty"
-            )
         length = weighted_length(text)
         if length > MAX_WEIGHTED_LENGTH:
             raise ServiceValidationError(
@@ -202,6 +207,11 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
             return PostOutcome(
                 result=PostResult.TRANSIENT, detail="X did not answer in time"
             )
+        except Exception as error:  # a send must always end in an outcome
+            # The client types whatever X sends; this is for the executor or the
+            # library failing, which must not leave the post in flight for good.
+            _LOGGER.exception("Posting to X failed unexpectedly")
+            return PostOutcome(result=PostResult.TRANSIENT, detail=type(error).__name__)
 
     def _react(self, outcome: PostOutcome) -> None:
         if outcome.result in (PostResult.POSTED, PostResult.DUPLICATE):
