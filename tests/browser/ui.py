@@ -69,11 +69,6 @@ def translations() -> dict[str, Any]:
     return json.loads(TRANSLATIONS.read_text(encoding="utf-8"))
 
 
-def step_texts(flow: str, step: str) -> dict[str, Any]:
-    """The texts of one step of the config flow ("config") or options ("options")."""
-    return translations()[flow]["step"][step]
-
-
 def field_labels(step: Mapping[str, Any]) -> dict[str, str]:
     """Every field's label of a step, by field key, sections included."""
     labels = dict(step.get("data", {}))
