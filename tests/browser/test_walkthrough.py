@@ -128,7 +128,13 @@ def test_options_refuse_a_minimum_above_the_plan(page: Page) -> None:
     ui.submit(dialog)
 
     expect(
-        dialog.get_by_text(ui.error_text("options", "minimum_above_plan"))
+        dialog.get_by_text(
+            ui.error_text(
+                "options",
+                "download_above_plan",
+                plan_download=PLAN["plan_download"],
+            )
+        )
     ).to_be_visible()
     expect(
         ui.field(dialog, ui.field_labels(options[form])["min_download"])
@@ -188,7 +194,8 @@ def test_blueprints_are_listed_and_one_becomes_an_automation(page: Page) -> None
         page.get_by_text(chosen["input"]["tweet_entity"]["name"], exact=True)
     ).to_be_visible()
     page.get_by_text("Select an entity").click()
-    page.get_by_text(ui.entity_names()["tweet"]).first.click()
+    # Exact: the input's description names the entity too.
+    page.get_by_text(ui.entity_names()["tweet"], exact=True).first.click()
     page.get_by_role("button", name="Save").click()
 
     page.goto("/config/automation/dashboard")

@@ -77,9 +77,9 @@ def field_labels(step: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-def error_text(flow: str, key: str) -> str:
-    """The translated error message for an error key."""
-    return str(translations()[flow]["error"][key])
+def error_text(flow: str, key: str, **placeholders: str) -> str:
+    """The translated error message for an error key, its placeholders filled in."""
+    return str(translations()[flow]["error"][key]).format(**placeholders)
 
 
 # --- Onboarding -----------------------------------------------------------------------
