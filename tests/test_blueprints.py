@@ -166,7 +166,10 @@ async def test_tweet_when_slow_asks_first(
     assert len(asked) == 1
     assert x_api.posts == []
     approve = asked[0]["data"]["actions"][0]["action"]
-    assert approve.startswith("ISP_WATCH_POST_")
+    # The answer belongs to this episode: the slow sensor's state change names it.
+    slow_since = hass.states.get(SLOW)
+    assert slow_since is not None
+    assert approve == f"ISP_WATCH_POST_{slow_since.context.id}"
     hass.bus.async_fire("mobile_app_notification_action", {"action": approve})
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(x_api.posts) == 1

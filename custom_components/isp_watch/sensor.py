@@ -89,7 +89,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.download_mbps, 2)),
+        value_fn=_measured(lambda measurement: measurement.download_mbps),
     ),
     IspWatchSensorDescription(
         key="upload",
@@ -99,7 +99,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.upload_mbps, 2)),
+        value_fn=_measured(lambda measurement: measurement.upload_mbps),
     ),
     IspWatchSensorDescription(
         key="ping",
@@ -109,7 +109,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.ping_ms, 1)),
+        value_fn=_measured(lambda measurement: measurement.ping_ms),
     ),
     IspWatchSensorDescription(
         key="last_test_data",
