@@ -54,7 +54,7 @@ async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
 
 def _serve_fake(rate: float, length: int) -> None:
     """Run the fake speedtest.net in this process until stdin closes."""
-    from tests.fake_speedtest import FakeSpeedtest
+    from fakes.speedtest import FakeSpeedtest
 
     fake = FakeSpeedtest(
         Path(tempfile.mkdtemp()),
@@ -147,15 +147,17 @@ async def _setup_time() -> dict[str, Any]:
         async_test_home_assistant,
     )
 
+    from custom_components.isp_watch.const import CONF_ISP_NAME, OPTION_DEFAULTS
     from homeassistant import loader
-    from tests.common import ENTRY_DATA, ENTRY_OPTIONS
 
     timings = []
     async with async_test_home_assistant() as hass:
         hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
         for _ in range(5):
             entry = MockConfigEntry(
-                domain="isp_watch", data=ENTRY_DATA, options=ENTRY_OPTIONS
+                domain="isp_watch",
+                data={CONF_ISP_NAME: "Benchmark ISP"},
+                options=dict(OPTION_DEFAULTS),
             )
             entry.add_to_hass(hass)
             started = time.perf_counter()

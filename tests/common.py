@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+import os
+from pathlib import Path
 from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -17,9 +20,9 @@ from custom_components.isp_watch.const import (
     OPTION_DEFAULTS,
 )
 from custom_components.isp_watch.tweet_sender import credentials_from_entry
+from fakes.x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
-from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS
 
 ENTRY_DATA: dict[str, Any] = {
     CONF_ISP_NAME: "Example ISP",
@@ -135,3 +138,25 @@ def store_history(
             ),
         },
     }
+
+
+def child_processes() -> Iterator[tuple[int, str, str, bytes]]:
+    """Child processes of this process: pid, state, name, command line."""
+    me = str(os.getpid())
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = status.read_text().split("(", 1)[1].rsplit(")", 1)
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        state, parent = fields.split()[:2]
+        if parent == me:
+            yield int(status.parent.name), state, name, cmdline
+
+
+def runner_children() -> Iterator[int]:
+    """Speed-test runners this process started that still exist, even as zombies."""
+    for pid, state, name, cmdline in child_processes():
+        # A zombie (ended, not yet reaped) has no command line left, only its name.
+        if b"speedtest_runner.py" in cmdline or (state == "Z" and "python" in name):
+            yield pid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, override
 from unittest.mock import patch
@@ -13,14 +13,12 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 
-from custom_components.isp_watch import PLATFORMS
+from custom_components.isp_watch import PLATFORMS, x_client
+from fakes.speedtest import FakeSpeedtest
+from fakes.x_api import FakeXApi
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from tests.common import SNAPSHOT_ENTRY_ID, make_entry, setup_entry, store_history
-from tests.fake_speedtest import fake_speedtest, speedtest_route
-from tests.fake_x_api import fake_x_api
-
-__all__ = ["fake_speedtest", "fake_x_api", "speedtest_route"]
 
 
 @pytest.fixture(autouse=True)
@@ -78,3 +76,37 @@ async def init_integration(
     with patch("custom_components.isp_watch.PLATFORMS", platforms):
         await setup_entry(hass, mock_config_entry)
         yield mock_config_entry
+
+
+@pytest.fixture
+def fake_speedtest(tmp_path: Path, socket_enabled: None) -> Iterator[FakeSpeedtest]:
+    """A running fake speedtest.net (the test may then open sockets on loopback)."""
+    fake = FakeSpeedtest(tmp_path)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def speedtest_route(
+    fake_speedtest: FakeSpeedtest, monkeypatch: pytest.MonkeyPatch
+) -> FakeSpeedtest:
+    """Route every speed-test child process of this test to the fake."""
+    route = fake_speedtest.environment()
+    for name in ("http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, route[name])
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return fake_speedtest
+
+
+@pytest.fixture
+def fake_x_api(
+    monkeypatch: pytest.MonkeyPatch, socket_enabled: None
+) -> Iterator[FakeXApi]:
+    """A running fake X API, accepting TEST_CREDENTIALS, that X clients are sent to."""
+    fake = FakeXApi()
+    fake.start()
+    monkeypatch.setattr(x_client, "X_API_ORIGIN", fake.origin)
+    yield fake
+    fake.stop()

@@ -19,6 +19,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.isp_watch.tweet_length import weighted_length
+from fakes.speedtest import FakeSpeedtest
+from fakes.x_api import FakeXApi
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
 from homeassistant.core import HomeAssistant
@@ -28,8 +30,6 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 from tests.common import INTERNET, RUN_TEST, SLOW, TWEET, make_entry, setup_entry
-from tests.fake_speedtest import FakeSpeedtest
-from tests.fake_x_api import FakeXApi
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / "isp_watch"
 

@@ -13,12 +13,12 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.isp_watch.speedtest_client import FailureKind
+from fakes.speedtest import FakeSpeedtest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from tests.common import LAST_RESULT, RUN_TEST, make_entry, setup_entry
-from tests.fake_speedtest import FakeSpeedtest
 
 EXCEPTIONS = json.loads(
     (

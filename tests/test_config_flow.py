@@ -16,14 +16,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.isp_watch import x_client
 from custom_components.isp_watch.const import DOMAIN, NUMBER_RANGES
+from fakes.loopback import LoopbackServer, QuietHandler
+from fakes.speedtest import SERVER_IDS, FakeSpeedtest
+from fakes.x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData, section
 from homeassistant.setup import async_setup_component
 from tests.common import ENTRY_OPTIONS, X_ACCOUNT_DATA, make_entry
-from tests.fake_speedtest import SERVER_IDS, FakeSpeedtest
-from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
-from tests.loopback import LoopbackServer, QuietHandler
 
 TRANSLATIONS = json.loads(
     (

@@ -13,9 +13,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
+from fakes.x_api import TEST_CREDENTIALS
 from homeassistant.core import HomeAssistant
 from tests.common import X_ACCOUNT_DATA, make_entry, setup_entry
-from tests.fake_x_api import TEST_CREDENTIALS
 
 SERVER = {
     "id": 4242,

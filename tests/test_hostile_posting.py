@@ -13,9 +13,9 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from fakes.x_api import FakeXApi
 from homeassistant.core import HomeAssistant
 from tests.common import OUTBOX, TWEET, make_entry, setup_entry
-from tests.fake_x_api import FakeXApi
 
 MESSAGE = "Automated speed test: 8 Mbit/s down since 20:00."
 POSTED = f"@ExampleISPHelp {MESSAGE}"

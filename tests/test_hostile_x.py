@@ -20,7 +20,7 @@ from custom_components.isp_watch.x_client import (
     VerifyError,
     XClient,
 )
-from tests.fake_x_api import TEST_CREDENTIALS, FakeXApi
+from fakes.x_api import TEST_CREDENTIALS, FakeXApi
 
 TIMEOUT = 1.0
 # Bodies of odd shapes: valid JSON that is not an object, objects whose "errors" or

@@ -18,6 +18,7 @@ from custom_components.isp_watch.const import (
     DOMAIN,
 )
 from custom_components.isp_watch.coordinator import SERVICE_UNAVAILABLE_ISSUE_AFTER
+from fakes.speedtest import FakeSpeedtest
 from homeassistant import block_async_io
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -38,10 +39,9 @@ from tests.common import (
     TOTAL_TEST_DATA,
     UPLOAD,
     make_entry,
+    runner_children,
     setup_entry,
 )
-from tests.fake_speedtest import FakeSpeedtest
-from tests.test_speedtest_client import _runner_children
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ async def test_setup_measures_nothing_until_scheduled(
 
     assert entry.state is ConfigEntryState.LOADED
     assert line.requests == []
-    assert not list(_runner_children())
+    assert not list(runner_children())
     assert hass.states.get(DOWNLOAD).state == STATE_UNKNOWN
     assert hass.states.get(INTERNET).state == STATE_UNKNOWN
     # Nothing says the line is slow; the judgement from medians needs three tests.
@@ -215,7 +215,7 @@ async def test_unload_during_a_test(hass: HomeAssistant, line: FakeSpeedtest) ->
     async with asyncio.timeout(2):
         assert await hass.config_entries.async_unload(entry.entry_id)
 
-    assert not list(_runner_children())
+    assert not list(runner_children())
     with pytest.raises((HomeAssistantError, asyncio.CancelledError)):
         await press
 

@@ -17,6 +17,7 @@ from custom_components.isp_watch.const import (
     CONF_TWEET_COOLDOWN,
     DOMAIN,
 )
+from fakes.x_api import ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -27,7 +28,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.setup import async_setup_component
 from tests.common import OUTBOX, TWEET, make_entry, setup_entry
-from tests.fake_x_api import ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 
 
 async def _send(hass: HomeAssistant, message: str) -> None:

@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
+from fakes.speedtest import FakeSpeedtest
 from homeassistant.components.logbook.helpers import is_sensor_continuous
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -28,7 +29,6 @@ from tests.common import (
     setup_entry,
     stored_measurement,
 )
-from tests.fake_speedtest import FakeSpeedtest
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 import json
 import os
@@ -22,7 +22,8 @@ from custom_components.isp_watch.speedtest_client import (
     TestServer as SpeedTestServer,
     outcome_from_dict,
 )
-from tests.fake_speedtest import CLIENT_IP, ISP, SERVER_IDS, FakeSpeedtest
+from fakes.speedtest import CLIENT_IP, ISP, SERVER_IDS, FakeSpeedtest
+from tests.common import child_processes, runner_children
 
 # Short timeouts: the faults below stall for good, so each ends at its first timeout.
 QUICK = SpeedTestSettings(request_timeout=1.0, deadline=60)
@@ -50,28 +51,6 @@ def client(fake_speedtest: FakeSpeedtest) -> SpeedTestClient:
     """
     environment = fake_speedtest.environment() | {"PYTHONWARNINGS": "error"}
     return SpeedTestClient(environment=environment)
-
-
-def _children() -> Iterator[tuple[int, str, str, bytes]]:
-    """Child processes of this process: pid, state, name, command line."""
-    me = str(os.getpid())
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, fields = status.read_text().split("(", 1)[1].rsplit(")", 1)
-            cmdline = (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue  # ended meanwhile
-        state, parent = fields.split()[:2]
-        if parent == me:
-            yield int(status.parent.name), state, name, cmdline
-
-
-def _runner_children() -> Iterator[int]:
-    """Speed-test runners this process started that still exist, even as zombies."""
-    for pid, state, name, cmdline in _children():
-        # A zombie (ended, not yet reaped) has no command line left, only its name.
-        if b"speedtest_runner.py" in cmdline or (state == "Z" and "python" in name):
-            yield pid
 
 
 async def _until(condition: Callable[[], object]) -> None:
@@ -338,13 +317,13 @@ async def test_cancel_stops_the_child(
     line.test_length = 30
     task = asyncio.create_task(client.run_test(SpeedTestSettings()))
     await _until(lambda: line.count("random") > 0)
-    assert list(_runner_children())
+    assert list(runner_children())
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert not list(_runner_children())
+    assert not list(runner_children())
 
 
 async def test_cancel_while_the_library_is_blocked(
@@ -359,7 +338,7 @@ async def test_cancel_while_the_library_is_blocked(
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert not list(_runner_children())
+    assert not list(runner_children())
 
 
 async def test_stopped_from_outside(
@@ -369,7 +348,7 @@ async def test_stopped_from_outside(
     line.test_length = 30
     task = asyncio.create_task(client.run_test(SpeedTestSettings()))
     await _until(lambda: line.bytes_served > 0)
-    for pid in _runner_children():
+    for pid in runner_children():
         os.kill(pid, signal.SIGINT)
 
     outcome = await task
@@ -377,7 +356,7 @@ async def test_stopped_from_outside(
     assert isinstance(outcome, SpeedTestFailure), outcome
     assert outcome.kind is FailureKind.CANCELLED
     assert outcome.bytes_received > 0
-    assert not list(_runner_children())
+    assert not list(runner_children())
 
 
 async def test_deadline(line: FakeSpeedtest, client: SpeedTestClient) -> None:
@@ -390,7 +369,7 @@ async def test_deadline(line: FakeSpeedtest, client: SpeedTestClient) -> None:
     assert outcome.kind is FailureKind.TIMEOUT
     assert outcome.reason == "no result within 2 s"
     assert outcome.bytes_received > 0
-    assert not list(_runner_children())
+    assert not list(runner_children())
 
 
 async def test_probe_and_server_list(
@@ -524,7 +503,7 @@ def _stubborn_runner(tmp_path: Path) -> str:
 
 def _sleepers() -> list[int]:
     """Children of this process that have become the stubborn runner's `sleep`."""
-    return [pid for pid, _, name, _ in _children() if name == "sleep"]
+    return [pid for pid, _, name, _ in child_processes() if name == "sleep"]
 
 
 async def test_runner_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:

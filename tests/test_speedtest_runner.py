@@ -19,7 +19,7 @@ import pytest
 
 from custom_components.isp_watch import speedtest_runner
 from custom_components.isp_watch.speedtest_client import RUNNER, FailureKind
-from tests.fake_speedtest import CLIENT_IP, FakeSpeedtest
+from fakes.speedtest import CLIENT_IP, FakeSpeedtest
 
 # Far longer than any of these tests needs; only a hang would reach it.
 HANG_GUARD = 30

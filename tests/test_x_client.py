@@ -18,7 +18,7 @@ from custom_components.isp_watch.x_client import (
     XClient,
     XCredentials,
 )
-from tests.fake_x_api import (
+from fakes.x_api import (
     ACCOUNT_ID,
     ACCOUNT_USERNAME,
     DUPLICATE_BODY,

@@ -23,10 +23,10 @@ import urllib.request
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 import pytest
 
+from fakes.speedtest import FakeSpeedtest
+from fakes.x_api import FakeXApi
 from tests.browser.hass_with_fakes import X_ORIGIN_VARIABLE
 from tests.browser.ui import register_selectors
-from tests.fake_speedtest import FakeSpeedtest
-from tests.fake_x_api import FakeXApi
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,9 +12,9 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from fakes.x_api import TEST_CREDENTIALS
 from tests.browser import ui
 from tests.browser.conftest import HomeAssistantServer
-from tests.fake_x_api import TEST_CREDENTIALS
 
 ISP_NAME = "Example ISP"
 PLAN = {"plan_download": "100", "plan_upload": "40"}

@@ -33,7 +33,6 @@ down; ``start()`` brings it back on the same port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 import datetime as dt
 import gzip
@@ -51,9 +50,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-import pytest
 
-from tests.loopback import LoopbackServer, QuietHandler
+from fakes.loopback import LoopbackServer, QuietHandler
 
 # Body sizes (bytes) of the images real speedtest.net servers serve.
 IMAGE_SIZES = {
@@ -699,25 +697,3 @@ def _key_usage(*, certificates: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
-
-
-@pytest.fixture
-def fake_speedtest(tmp_path: Path, socket_enabled: None) -> Iterator[FakeSpeedtest]:
-    """A running fake speedtest.net (the test may then open sockets on loopback)."""
-    fake = FakeSpeedtest(tmp_path)
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def speedtest_route(
-    fake_speedtest: FakeSpeedtest, monkeypatch: pytest.MonkeyPatch
-) -> FakeSpeedtest:
-    """Route every speed-test child process of this test to the fake."""
-    route = fake_speedtest.environment()
-    for name in ("http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE"):
-        monkeypatch.setenv(name, route[name])
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    return fake_speedtest

@@ -32,7 +32,6 @@ its public address.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from dataclasses import dataclass
 import hashlib
 import hmac
@@ -45,11 +44,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-import pytest
-
-from custom_components.isp_watch import x_client
 from custom_components.isp_watch.x_client import XCredentials
-from tests.loopback import LoopbackServer, QuietHandler
+from fakes.loopback import LoopbackServer, QuietHandler
 
 PUBLIC_ORIGIN = "https://api.twitter.com"
 TEST_CREDENTIALS = XCredentials(
@@ -445,15 +441,3 @@ class _Handler(QuietHandler):
 
 
 FakeXApi.handler = _Handler
-
-
-@pytest.fixture
-def fake_x_api(
-    monkeypatch: pytest.MonkeyPatch, socket_enabled: None
-) -> Iterator[FakeXApi]:
-    """A running fake X API, accepting TEST_CREDENTIALS, that X clients are sent to."""
-    fake = FakeXApi()
-    fake.start()
-    monkeypatch.setattr(x_client, "X_API_ORIGIN", fake.origin)
-    yield fake
-    fake.stop()
