@@ -64,7 +64,7 @@ from custom_components.isp_watch.evaluation import (
     next_check,
     prune_history,
 )
-from custom_components.isp_watch.speedtest_client import Measurement, TestOutcome
+from custom_components.isp_watch.models import Measurement, TestOutcome
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
     DeferralPolicy,

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.isp_watch.speedtest_client import FailureKind
+from custom_components.isp_watch.models import FailureKind
 from fakes.speedtest import FakeSpeedtest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant

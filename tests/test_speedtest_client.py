@@ -13,14 +13,16 @@ import sys
 
 import pytest
 
-from custom_components.isp_watch.speedtest_client import (
+from custom_components.isp_watch.models import (
     FailureKind,
     Measurement,
-    SpeedTestClient,
-    SpeedTestSettings,
     TestFailure as SpeedTestFailure,  # aliased: pytest would take Test* for tests
     TestServer as SpeedTestServer,
     outcome_from_dict,
+)
+from custom_components.isp_watch.speedtest_client import (
+    SpeedTestClient,
+    SpeedTestSettings,
 )
 from fakes.speedtest import CLIENT_IP, ISP, SERVER_IDS, FakeSpeedtest
 from tests.common import child_processes, runner_children

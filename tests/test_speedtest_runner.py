@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from custom_components.isp_watch import speedtest_runner
-from custom_components.isp_watch.speedtest_client import RUNNER, FailureKind
+from custom_components.isp_watch.models import FailureKind
+from custom_components.isp_watch.speedtest_client import RUNNER
 from fakes.speedtest import CLIENT_IP, FakeSpeedtest
 
 # Far longer than any of these tests needs; only a hang would reach it.

@@ -80,7 +80,8 @@ from .const import (
     SPEEDTEST_REQUEST_TIMEOUT,
     X_CREDENTIAL_KEYS,
 )
-from .speedtest_client import SpeedTestClient, SpeedTestSettings, TestServer
+from .models import TestServer
+from .speedtest_client import SpeedTestClient, SpeedTestSettings
 from .x_client import VerifyError, XAccount, XClient, XCredentials
 
 _LOGGER = logging.getLogger(__name__)

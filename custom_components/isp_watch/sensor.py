@@ -26,7 +26,7 @@ from homeassistant.util import dt as dt_util
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
-from .speedtest_client import FailureKind, Measurement
+from .models import FailureKind, Measurement
 from .tweet_sender import TweetSender
 
 PARALLEL_UPDATES = 0

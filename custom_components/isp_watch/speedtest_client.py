@@ -24,27 +24,7 @@ import sys
 from typing import Any, Final
 
 from .const import SPEEDTEST_DEADLINE, SPEEDTEST_REQUEST_TIMEOUT
-from .models import (
-    FailureKind,
-    Measurement,
-    TestFailure,
-    TestOutcome,
-    TestServer,
-    outcome_from_dict,
-)
-
-# The types the client returns belong to its interface; models.py is their home.
-__all__ = [
-    "RUNNER",
-    "FailureKind",
-    "Measurement",
-    "SpeedTestClient",
-    "SpeedTestSettings",
-    "TestFailure",
-    "TestOutcome",
-    "TestServer",
-    "outcome_from_dict",
-]
+from .models import FailureKind, Measurement, TestFailure, TestOutcome, TestServer
 
 _LOGGER = logging.getLogger(__name__)
 
