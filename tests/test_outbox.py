@@ -363,7 +363,7 @@ def test_answer_for_a_post_the_queue_lost() -> None:
     outbox.enqueue("in flight", T0)
     taken = outbox.take_due(T0)
     assert taken is not None
-    reloaded = Outbox.from_dict(POLICY, stored_before)
+    reloaded = Outbox.restore(POLICY, stored_before)[0]
 
     reloaded.record(taken.id, _answer(PostResult.TRANSIENT), T0)
     assert reloaded.items == []
@@ -396,7 +396,7 @@ def test_state_survives_a_restart() -> None:
     """as_dict() through JSON and back keeps every field and the same decisions."""
     before = _busy_outbox()
     stored = json.loads(json.dumps(before.as_dict()))
-    after = Outbox.from_dict(POLICY, stored)
+    after = Outbox.restore(POLICY, stored)[0]
 
     assert after.items == before.items
     assert after.sent == before.sent
@@ -412,7 +412,7 @@ def test_state_survives_a_restart() -> None:
 
     before.take_due(later)
     before.record(before.items[0].id, _answer(PostResult.NO_CREDITS), later)
-    paused = Outbox.from_dict(POLICY, json.loads(json.dumps(before.as_dict())))
+    paused = Outbox.restore(POLICY, json.loads(json.dumps(before.as_dict())))[0]
     assert paused.paused_reason == "no_credits"
     assert paused.next_attempt_at(later) is None
 
@@ -426,7 +426,7 @@ def test_crash_mid_post_sends_once() -> None:
     stored = json.loads(json.dumps(outbox.as_dict()))
     # X created the post; Home Assistant stopped before the answer arrived.
 
-    restarted = Outbox.from_dict(POLICY, stored)
+    restarted = Outbox.restore(POLICY, stored)[0]
     retry = restarted.take_due(T0 + 2 * MINUTE)
     assert retry is not None
     assert retry.id == item.id
@@ -476,7 +476,7 @@ def test_an_outbox_stored_by_earlier_versions_loads() -> None:
         "last_error": "transient: no answer from X (ReadTimeout)",
     }
 
-    outbox = Outbox.from_dict(POLICY, stored)
+    outbox = Outbox.restore(POLICY, stored)[0]
 
     assert outbox.items == [
         OutboxItem(

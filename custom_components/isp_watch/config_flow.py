@@ -584,6 +584,8 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                     label=(
                         f"{server.sponsor}, {server.name} ({server.country}, "
                         f"{server.distance_km:.0f} km)"
+                        if server.distance_km is not None
+                        else f"{server.sponsor}, {server.name} ({server.country})"
                     ),
                 )
                 for server in servers
