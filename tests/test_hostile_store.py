@@ -190,23 +190,29 @@ async def test_unreadable_records_are_set_aside_and_reported(
 async def test_unreadable_history_file_shape(
     hass: HomeAssistant, hass_storage: dict[str, Any]
 ) -> None:
-    """A history that is not a list, and a total that is not a count, still load."""
+    """Odd shapes of the history file and of the side file: loaded, none overwritten."""
     entry = make_entry(polling=False)
     store_history(hass_storage, entry.entry_id, [GOOD])
-    stored = _stored(hass_storage, f"{DOMAIN}.{entry.entry_id}.history")
+    key = f"{DOMAIN}.{entry.entry_id}.history"
+    stored = _stored(hass_storage, key)
     stored["total_bytes"] = float("nan")
+    edited = {"records": "edited by hand"}
+    hass_storage[f"{key}.unreadable"] = {"version": 1, "key": "", "data": edited}
 
     await setup_entry(hass, entry)
 
     assert entry.state is ConfigEntryState.LOADED
     coordinator = entry.runtime_data.coordinator
     assert coordinator.data.total_bytes == GOOD["bytes_received"] + GOOD["bytes_sent"]
+    assert _stored(hass_storage, f"{key}.unreadable") == edited
 
     stored["history"] = {"not": "a list"}
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.coordinator.history == []
+    kept = _stored(hass_storage, f"{key}.unreadable")["records"]
+    assert [item["record"] for item in kept] == [edited, {"not": "a list"}]
 
 
 async def test_unreadable_post_neither_stops_tests_nor_other_posts(

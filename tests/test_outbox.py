@@ -496,3 +496,28 @@ def test_an_outbox_stored_by_earlier_versions_loads() -> None:
         dry_run=False,
     )
     assert outbox.as_dict() == stored
+
+
+def test_an_unreadable_post_is_set_aside() -> None:
+    """A post or a state that cannot be read is returned apart; the rest restores."""
+    good = OutboxItem(id="a", text="slow", queued_at=T0)
+    stored = {
+        "items": [good.as_dict(), {"id": "b", "text": "naive", "queued_at": "2026"}],
+        "sent": [{"text": "no time"}],
+        "paused_reason": 3,
+        "last_error": None,
+    }
+
+    outbox, unreadable = Outbox.restore(POLICY, stored)
+
+    assert outbox.items == [good]
+    assert outbox.sent == []
+    assert outbox.paused_reason is None
+    assert [item.record for item in unreadable] == [
+        stored["items"][1],
+        {"text": "no time"},
+        {"paused_reason": 3},
+    ]
+    empty, unreadable = Outbox.restore(POLICY, ["not", "an", "outbox"])
+    assert empty.items == []
+    assert unreadable[0].record == ["not", "an", "outbox"]

@@ -76,9 +76,12 @@ async def async_keep_unreadable(
     file; a record already kept is not kept twice.
     """
     store = unreadable_store(hass, entry.entry_id, name)
-    stored = await store.async_load()
+    stored: Any = await store.async_load()
     kept = stored.get("records") if isinstance(stored, dict) else None
     records: list[Any] = kept if isinstance(kept, list) else []
+    if stored and not isinstance(kept, list):
+        # A side file edited by hand is kept too, whatever its shape.
+        records = [{"record": stored, "problem": "not a list of kept records"}]
     known = [item.get("record") for item in records if isinstance(item, dict)]
     new = [item for item in unreadable if item.record not in known]
     if new:
