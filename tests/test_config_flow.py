@@ -273,6 +273,11 @@ async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> N
         ({"source_address": "0.0.0.0"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "127.0.0.1"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "fe80::1"}, {"source_address": "invalid_source_address"}),
+        (
+            {"source_address": "255.255.255.255"},
+            {"source_address": "invalid_source_address"},
+        ),
+        ({"source_address": "240.0.0.1"}, {"source_address": "invalid_source_address"}),
     ],
 )
 async def test_bad_connection_input(
@@ -1069,6 +1074,47 @@ async def test_options_over_http(
         json=_settings(testing={"scan_interval": 5}),
     )
     assert response.status == 400
+
+
+@pytest.mark.parametrize(
+    "huge",
+    [
+        # A JSON number too large for any range; JSON parsers read it as a float.
+        10**30,
+        # Digits beyond what a float holds, sent as text as a form may send them.
+        "1" + "0" * 400,
+    ],
+)
+async def test_options_over_http_huge_number(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    speedtest_route: FakeSpeedtest,
+    caplog: pytest.LogCaptureFixture,
+    huge: int | str,
+) -> None:
+    """A huge number is an error on its field, never an OverflowError."""
+    speedtest_route.stop()
+    assert await async_setup_component(hass, "config", {})
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+    )
+    menu = await response.json()
+    await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json={"next_step_id": "settings"},
+    )
+    response = await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json=_settings(posting={"tweet_daily_cap": huge}),
+    )
+    assert response.status == 400
+    answer = await response.json()
+    assert "tweet_daily_cap" in json.dumps(answer["errors"])
+    assert "Overflow" not in caplog.text
+    assert entry.options == ENTRY_OPTIONS
 
 
 async def test_options_add_replace_and_remove_the_account(

@@ -16,6 +16,7 @@ from custom_components.isp_watch.models import (
     TestFailure as SpeedTestFailure,  # aliased: pytest would take Test* for tests
     TestServer as SpeedTestServer,
     outcome_from_dict,
+    read_records,
 )
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -119,3 +120,66 @@ def test_a_field_type_without_stored_form_is_refused() -> None:
 
     with pytest.raises(TypeError, match="no stored form"):
         Unstorable.from_dict({"span": 60})
+
+
+SAMPLE: dict[str, Any] = {
+    "kind": "timeout",
+    "at": T0.isoformat(),
+    "servers": [],
+    "counts": [1],
+    "raw": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"at": "2026-03-02T08:00:00"}, ValueError),
+        ({"at": 1_772_438_400}, TypeError),
+        ({"counts": [True]}, TypeError),
+        ({"counts": [1.5]}, TypeError),
+        ({"counts": "12"}, TypeError),
+        ({"retries": None}, TypeError),
+        ({"kind": "from_a_newer_version"}, ValueError),
+        ({"servers": [SERVER.as_dict() | {"distance_km": "far"}]}, TypeError),
+        ({"servers": [SERVER.as_dict() | {"id": "4242"}]}, TypeError),
+        ({"servers": ["Springfield"]}, TypeError),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused(
+    changes: dict[str, Any], error: type[Exception]
+) -> None:
+    """Stored files come from outside: a value is what its field says, or refused."""
+    with pytest.raises(error):
+        Sample.from_dict(SAMPLE | changes)
+
+
+def test_a_number_that_is_not_finite_is_refused_or_unknown() -> None:
+    """A required number must be finite; an optional one that is not reads as None."""
+    nan_distance = SERVER.as_dict() | {"distance_km": float("nan")}
+    assert SpeedTestServer.from_dict(nan_distance).distance_km is None
+    assert SpeedTestServer.from_dict(nan_distance | {"distance_km": None}) == (
+        SpeedTestServer.from_dict(nan_distance)
+    )
+    failure = SpeedTestFailure(
+        kind=FailureKind.TIMEOUT, reason="", started=T0, finished=T0
+    ).as_dict()
+    with pytest.raises(TypeError):
+        outcome_from_dict(failure | {"bytes_sent": float("inf")})
+    with pytest.raises(TypeError):
+        outcome_from_dict("failure")
+
+
+def test_records_are_read_one_by_one() -> None:
+    """One record that cannot be read is set aside with the reason; the rest count."""
+    good = SERVER.as_dict()
+    readable, unreadable = read_records(
+        [good, {"id": 1}, good], SpeedTestServer.from_dict
+    )
+    assert readable == [SERVER, SERVER]
+    assert [item.record for item in unreadable] == [{"id": 1}]
+    assert "name" in unreadable[0].problem
+
+    readable, unreadable = read_records({"not": "a list"}, SpeedTestServer.from_dict)
+    assert readable == []
+    assert unreadable[0].problem == "not a list of records"

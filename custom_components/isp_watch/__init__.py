@@ -6,8 +6,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
+from .const import UNREADABLE_ISSUES
 from .coordinator import IspWatchCoordinator, history_store
 from .data import IspWatchConfigEntry, IspWatchRuntimeData, IspWatchSettings
+from .repairs import async_delete_entry_issues, unreadable_store
 from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
 
 PLATFORMS: list[Platform] = [
@@ -41,6 +43,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) ->
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> None:
-    """Forget the stored history of a removed entry."""
+    """Forget everything a removed entry stored, and the issues it raised."""
     await history_store(hass, entry.entry_id).async_remove()
     await outbox_store(hass, entry.entry_id).async_remove()
+    for name in UNREADABLE_ISSUES:
+        await unreadable_store(hass, entry.entry_id, name).async_remove()
+    async_delete_entry_issues(hass, entry)

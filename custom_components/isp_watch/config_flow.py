@@ -215,12 +215,14 @@ def _read_source_address(
         errors[CONF_SOURCE_ADDRESS] = "invalid_source_address"
         return None
     # None of these can carry a test to the internet; 0.0.0.0 would also watch the
-    # default route a second time under another name.
+    # default route a second time under another name. Reserved covers 240.0.0.0/4,
+    # the limited broadcast 255.255.255.255 among them.
     if (
         address.is_unspecified
         or address.is_loopback
         or address.is_multicast
         or address.is_link_local
+        or address.is_reserved
     ):
         errors[CONF_SOURCE_ADDRESS] = "invalid_source_address"
         return None
@@ -583,6 +585,8 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                     label=(
                         f"{server.sponsor}, {server.name} ({server.country}, "
                         f"{server.distance_km:.0f} km)"
+                        if server.distance_km is not None
+                        else f"{server.sponsor}, {server.name} ({server.country})"
                     ),
                 )
                 for server in servers

@@ -144,3 +144,11 @@ POST_RETRY_MAX: Final = timedelta(minutes=30)
 # History kept for "slow over several tests": whichever of the two keeps more.
 HISTORY_MIN_AGE: Final = timedelta(days=7)
 HISTORY_MIN_COUNT: Final = 500
+
+# Stores read record by record: what cannot be read is kept in a side file, and a
+# repair issue of the store's own says so.
+HISTORY_STORE: Final = "history"
+OUTBOX_STORE: Final = "outbox"
+UNREADABLE_ISSUES: Final[Mapping[str, str]] = MappingProxyType(
+    {HISTORY_STORE: "unreadable_history", OUTBOX_STORE: "unreadable_outbox"}
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING, Any, override
@@ -16,7 +16,13 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .const import BYTES_PER_GB, DOMAIN, HISTORY_MIN_AGE, HISTORY_MIN_COUNT
+from .const import (
+    BYTES_PER_GB,
+    DOMAIN,
+    HISTORY_MIN_AGE,
+    HISTORY_MIN_COUNT,
+    HISTORY_STORE,
+)
 from .data import IspWatchSettings
 from .evaluation import (
     LineState,
@@ -31,9 +37,11 @@ from .models import (
     Measurement,
     TestFailure,
     TestOutcome,
+    UnreadableRecord,
     outcome_from_dict,
+    read_records,
 )
-from .repairs import async_set_issue
+from .repairs import async_keep_unreadable, async_set_issue
 from .speedtest_client import SpeedTestClient, SpeedTestSettings
 
 if TYPE_CHECKING:
@@ -52,7 +60,25 @@ SERVICE_UNAVAILABLE_ISSUE_AFTER = 3
 
 def history_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """The store that keeps an entry's test history across restarts."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.history")
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.{HISTORY_STORE}")
+
+
+def _clamp_to(now: datetime, history: list[TestOutcome]) -> list[TestOutcome]:
+    """The history with tests stamped after `now` moved back to end at `now`.
+
+    A clock that was ahead when they ran (skew, a wrong NTP answer) would otherwise
+    hold the next test back until that future moment and keep them as evidence for
+    as long.
+    """
+    clamped: list[TestOutcome] = []
+    for outcome in history:
+        ahead = outcome.finished - now
+        if ahead <= timedelta(0):
+            clamped.append(outcome)
+            continue
+        _LOGGER.warning("A stored test ends %s from now; moved back to now", ahead)
+        clamped.append(replace(outcome, started=outcome.started - ahead, finished=now))
+    return clamped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,11 +133,30 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._user_requested = False
 
     async def async_load(self) -> None:
-        """Restore the history, so the entities show the last results at once."""
-        stored = await self._store.async_load()
+        """Restore the history, so the entities show the last results at once.
+
+        A record that cannot be read (a newer version's, a damaged one) is set aside
+        in a side file and reported; the rest loads.
+        """
+        stored: Any = await self._store.async_load()
+        unreadable: list[UnreadableRecord] = []
         if stored:
-            self.history = [outcome_from_dict(item) for item in stored["history"]]
-            self._total_bytes = int(stored["total_bytes"])
+            if not isinstance(stored, dict):
+                stored = {"history": stored}
+            history, unreadable = read_records(
+                stored.get("history", []), outcome_from_dict
+            )
+            self.history = _clamp_to(dt_util.utcnow(), history)
+            total = stored.get("total_bytes")
+            if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+                self._total_bytes = total
+            else:
+                self._total_bytes = sum(
+                    item.bytes_received + item.bytes_sent for item in self.history
+                )
+        await async_keep_unreadable(
+            self.hass, self.config_entry, HISTORY_STORE, unreadable
+        )
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback

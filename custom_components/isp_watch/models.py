@@ -7,16 +7,22 @@ X's answers in them, and the stores persist them.
 Persisted dataclasses inherit Stored: their JSON form follows from their fields and type
 hints (datetimes as ISO 8601, enums by value, nested dataclasses as objects, tuples and
 lists as arrays), so a new field needs no hand-written conversion in two directions.
+
+Reading is strict about what a value is: a number must be a finite number (JSON writers
+turn NaN into null), a moment must name its time zone, a text must be text. Stored
+files and the runner's answers come from outside, and one bad value must be refused
+where it enters, not deep inside the evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
 import functools
+import math
 import types
 from typing import (
     Any,
@@ -86,41 +92,77 @@ def from_json(hint: Any, value: Any) -> Any:
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
         return _from_union(get_args(hint), value)
-    if origin is tuple:
+    if origin is tuple or origin is list:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
         item_hint = get_args(hint)[0]
-        return tuple(from_json(item_hint, item) for item in value)
-    if origin is list:
-        item_hint = get_args(hint)[0]
-        return [from_json(item_hint, item) for item in value]
+        items = [from_json(item_hint, item) for item in value]
+        return tuple(items) if origin is tuple else items
     if hint is Any:
         return value
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
             return _from_fields(hint, value)
         if issubclass(hint, datetime):
-            return datetime.fromisoformat(value)
+            return _moment(value)
         if issubclass(hint, Enum):
             return hint(value)
         if hint in (int, float, str, bool):
-            return hint(value)
+            return _primitive(hint, value)
     raise TypeError(f"no stored form for {hint!r}")
+
+
+def _moment(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a time, got {type(value).__name__}")
+    moment = datetime.fromisoformat(value)
+    # A moment without a zone cannot be compared with the UTC times of everything else.
+    if moment.utcoffset() is None:
+        raise ValueError(f"time without a time zone: {value!r}")
+    return moment
+
+
+def _primitive(hint: type, value: Any) -> Any:
+    # bool is an int in Python, but true is no count of bytes.
+    if hint is bool or isinstance(value, bool):
+        if hint is bool and isinstance(value, bool):
+            return value
+    elif hint is float and isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return float(value)
+    elif isinstance(value, hint):
+        return value
+    raise TypeError(f"expected {hint.__name__}, got {type(value).__name__}")
 
 
 def _from_union(arms: tuple[Any, ...], value: Any) -> Any:
     if value is None and type(None) in arms:
         return None
+    # An optional number that is not finite is unknown: a NaN from outside is dropped.
+    if (
+        isinstance(value, float)
+        and not math.isfinite(value)
+        and type(None) in arms
+        and float in arms
+    ):
+        return None
     present = [arm for arm in arms if arm is not type(None)]
     if len(present) == 1:
         return from_json(present[0], value)
     # Several stored classes: the stored "type" says which.
-    tag = value["type"]
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    tag = value.get("type")
     for arm in present:
         if getattr(arm, "stored_type", None) == tag:
             return from_json(arm, value)
     raise ValueError(f"unknown stored type {tag!r}")
 
 
-def _from_fields(cls: Any, data: Mapping[str, Any]) -> Any:
+def _from_fields(cls: Any, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected an object, got {type(data).__name__}")
     hints = _field_hints(cls)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
@@ -166,7 +208,8 @@ class TestServer(Stored):
     name: str
     sponsor: str
     country: str
-    distance_km: float
+    distance_km: float | None = None
+    """None when speedtest.net's coordinates gave no distance (a NaN, say)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +256,39 @@ def outcome_from_dict(data: Mapping[str, Any]) -> TestOutcome:
         KeyError, TypeError, ValueError: The data is neither.
     """
     return cast("TestOutcome", from_json(TestOutcome, data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreadableRecord:
+    """A stored record that could not be read, as it was, and why."""
+
+    record: Any
+    problem: str
+
+
+def read_records[ItemT](
+    records: Any, read: Callable[[Any], ItemT]
+) -> tuple[list[ItemT], list[UnreadableRecord]]:
+    """Read each record on its own: one that does not fit is set aside, not fatal."""
+    if not isinstance(records, list):
+        return [], [UnreadableRecord(record=records, problem="not a list of records")]
+    readable: list[ItemT] = []
+    unreadable: list[UnreadableRecord] = []
+    for record in records:
+        try:
+            readable.append(read(record))
+        except (KeyError, TypeError, ValueError) as error:
+            unreadable.append(
+                UnreadableRecord(record=record, problem=describe_problem(error))
+            )
+    return readable, unreadable
+
+
+def describe_problem(error: Exception) -> str:
+    """A short English description of why a record could not be read."""
+    if isinstance(error, KeyError):
+        return f"missing {error}"
+    return str(error)[:200]
 
 
 class PostResult(StrEnum):
