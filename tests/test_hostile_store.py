@@ -19,6 +19,8 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.isp_watch.const import DOMAIN
 from custom_components.isp_watch.models import Measurement
+from fakes.speedtest import FakeSpeedtest
+from fakes.x_api import FakeXApi
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -37,8 +39,6 @@ from tests.common import (
     store_history,
     stored_measurement,
 )
-from tests.fake_speedtest import FakeSpeedtest
-from tests.fake_x_api import FakeXApi
 
 # The real writer, taken before the test harness replaces it with an in-memory one.
 REAL_WRITE = Store._async_write_data
