@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
+from .const import CONFIG_ENTRY_VERSION, LEGACY_PLAN_KEYS
 from .coordinator import IspWatchCoordinator, history_store
 from .data import IspWatchConfigEntry, IspWatchRuntimeData, IspWatchSettings
 from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
@@ -38,6 +39,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> 
 async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
     """Unload a config entry; the coordinators stop a running test and the timers."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
+    """Bring an entry stored by an earlier version up to date; nothing is dropped.
+
+    Version 1 knew one plan speed per direction: it is the contract's maximum.
+    """
+    if entry.version > CONFIG_ENTRY_VERSION:
+        # Stored by a newer ISP Watch: this one cannot know what it means.
+        return False
+    if entry.version == 1:
+        data = {
+            LEGACY_PLAN_KEYS.get(key, key): value for key, value in entry.data.items()
+        }
+        hass.config_entries.async_update_entry(
+            entry, data=data, version=CONFIG_ENTRY_VERSION, minor_version=1
+        )
+    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> None:

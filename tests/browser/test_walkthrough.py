@@ -17,7 +17,7 @@ from tests.browser.conftest import HomeAssistantServer
 from tests.fake_x_api import TEST_CREDENTIALS
 
 ISP_NAME = "Example ISP"
-PLAN = {"plan_download": "100", "plan_upload": "40"}
+PLAN = {"contract_maximum_download": "100", "contract_maximum_upload": "40"}
 LIMITS = {"min_download": "30", "min_upload": "10", "max_ping": "100"}
 # The fake line measures about 40 Mbit/s down: a minimum of 50 makes it slow.
 SLOW_MINIMUM = "50"
