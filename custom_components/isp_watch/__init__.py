@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
 
-from .const import CONFIG_ENTRY_VERSION, LEGACY_PLAN_KEYS
+from .const import CONFIG_ENTRY_VERSION, DOMAIN, LEGACY_PLAN_KEYS
 from .coordinator import IspWatchCoordinator, history_store
 from .data import IspWatchConfigEntry, IspWatchRuntimeData, IspWatchSettings
+from .services import async_setup_services
 from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
 
 PLATFORMS: list[Platform] = [
@@ -17,6 +20,14 @@ PLATFORMS: list[Platform] = [
     Platform.NOTIFY,
     Platform.SENSOR,
 ]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, which serve every entry."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
