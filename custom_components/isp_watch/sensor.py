@@ -252,64 +252,93 @@ class ComplianceSensorDescription(SensorEntityDescription):
 
     direction: Direction
     contract_field: ContractField
-    value_fn: Callable[[MonthlyCompliance], float | int | None]
-    # Shares only: how many tests reached the speed.
-    count_fn: Callable[[MonthlyCompliance], int | None] | None = None
 
 
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _compliance_sensors(
-    direction: Direction,
-) -> tuple[ComplianceSensorDescription, ...]:
-    name = direction.value
-    return (
-        ComplianceSensorDescription(
-            key=f"{name}_reaching_maximum",
-            translation_key=f"{name}_reaching_maximum",
-            direction=direction,
-            contract_field=ContractField.MAXIMUM,
-            native_unit_of_measurement=PERCENTAGE,
-            state_class=SensorStateClass.MEASUREMENT,
-            suggested_display_precision=0,
-            value_fn=lambda month: _percent(month.reached_maximum_percent),
-            count_fn=lambda month: month.reached_maximum,
-        ),
-        ComplianceSensorDescription(
-            key=f"{name}_reaching_normally_available",
-            translation_key=f"{name}_reaching_normally_available",
-            direction=direction,
-            contract_field=ContractField.NORMALLY_AVAILABLE,
-            native_unit_of_measurement=PERCENTAGE,
-            state_class=SensorStateClass.MEASUREMENT,
-            suggested_display_precision=0,
-            value_fn=lambda month: _percent(month.reached_normally_available_percent),
-            count_fn=lambda month: month.reached_normally_available,
-        ),
-        ComplianceSensorDescription(
-            key=f"{name}_below_minimum",
-            translation_key=f"{name}_below_minimum",
-            direction=direction,
-            contract_field=ContractField.MINIMUM,
-            native_unit_of_measurement="tests",
-            state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda month: month.below_minimum,
-        ),
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Figure:
+    """How a figure is read from the month, and the contract speed it judges by."""
 
+    value_fn: Callable[[MonthlyCompliance], float | int | None]
+    # Shares only: how many tests reached the speed.
+    count_fn: Callable[[MonthlyCompliance], int | None] | None
+    speed_fn: Callable[[ContractSpeeds], float | None]
+
+
+_FIGURES: dict[ContractField, _Figure] = {
+    ContractField.MAXIMUM: _Figure(
+        value_fn=lambda month: _percent(month.reached_maximum_percent),
+        count_fn=lambda month: month.reached_maximum,
+        speed_fn=lambda speeds: speeds.maximum_mbps,
+    ),
+    ContractField.NORMALLY_AVAILABLE: _Figure(
+        value_fn=lambda month: _percent(month.reached_normally_available_percent),
+        count_fn=lambda month: month.reached_normally_available,
+        speed_fn=lambda speeds: speeds.normally_available_mbps,
+    ),
+    ContractField.MINIMUM: _Figure(
+        value_fn=lambda month: month.below_minimum,
+        count_fn=None,
+        speed_fn=lambda speeds: speeds.minimum_mbps,
+    ),
+}
+_SHARE: dict[str, Any] = {
+    "native_unit_of_measurement": PERCENTAGE,
+    "state_class": SensorStateClass.MEASUREMENT,
+    "suggested_display_precision": 0,
+}
+_COUNT: dict[str, Any] = {
+    "native_unit_of_measurement": "tests",
+    "state_class": SensorStateClass.MEASUREMENT,
+}
 
 COMPLIANCE_SENSORS: tuple[ComplianceSensorDescription, ...] = (
-    *_compliance_sensors(Direction.DOWNLOAD),
-    *_compliance_sensors(Direction.UPLOAD),
+    ComplianceSensorDescription(
+        key="download_reaching_maximum",
+        translation_key="download_reaching_maximum",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.MAXIMUM,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="download_reaching_normally_available",
+        translation_key="download_reaching_normally_available",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.NORMALLY_AVAILABLE,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="download_below_minimum",
+        translation_key="download_below_minimum",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.MINIMUM,
+        **_COUNT,
+    ),
+    ComplianceSensorDescription(
+        key="upload_reaching_maximum",
+        translation_key="upload_reaching_maximum",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.MAXIMUM,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="upload_reaching_normally_available",
+        translation_key="upload_reaching_normally_available",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.NORMALLY_AVAILABLE,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="upload_below_minimum",
+        translation_key="upload_below_minimum",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.MINIMUM,
+        **_COUNT,
+    ),
 )
-
-_CONTRACT_SPEED: dict[ContractField, Callable[[ContractSpeeds], float | None]] = {
-    ContractField.MAXIMUM: lambda speeds: speeds.maximum_mbps,
-    ContractField.NORMALLY_AVAILABLE: lambda speeds: speeds.normally_available_mbps,
-    ContractField.MINIMUM: lambda speeds: speeds.minimum_mbps,
-}
 
 
 class ComplianceSensor(IspWatchEntity, SensorEntity):
@@ -346,7 +375,7 @@ class ComplianceSensor(IspWatchEntity, SensorEntity):
     def _contract_speed(self) -> float | None:
         description = self.entity_description
         speeds = self.coordinator.settings.contract.speeds(description.direction)
-        return _CONTRACT_SPEED[description.contract_field](speeds)
+        return _FIGURES[description.contract_field].speed_fn(speeds)
 
     @property
     def _month(self) -> MonthlyCompliance:
@@ -364,7 +393,7 @@ class ComplianceSensor(IspWatchEntity, SensorEntity):
     @override
     def native_value(self) -> float | int | None:
         """The month's figure; unknown before the month's first counted test."""
-        return self.entity_description.value_fn(self._month)
+        return _FIGURES[self.entity_description.contract_field].value_fn(self._month)
 
     @property
     @override
@@ -379,7 +408,8 @@ class ComplianceSensor(IspWatchEntity, SensorEntity):
             "first_test": _iso(month.first_test),
             "last_test": _iso(month.last_test),
         }
-        if (count_fn := self.entity_description.count_fn) is not None:
+        count_fn = _FIGURES[self.entity_description.contract_field].count_fn
+        if count_fn is not None:
             attributes["tests_reaching"] = count_fn(month)
         return attributes
 
