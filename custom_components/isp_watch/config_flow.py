@@ -394,13 +394,13 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 await self.async_set_unique_id(source or DEFAULT_SOURCE_ID)
                 self._abort_if_unique_id_configured()
-                plan = {
+                contract = {
                     key: user_input[key]
                     for key in CONTRACT_SPEED_KEYS
                     if key in user_input
                 }
                 source_data = {CONF_SOURCE_ADDRESS: source} if source else {}
-                self._data = provider | plan | source_data
+                self._data = provider | contract | source_data
                 self._options = dict(OPTION_DEFAULTS) | {
                     key: user_input[key] for key in LIMIT_KEYS
                 }
