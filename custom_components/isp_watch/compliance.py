@@ -291,6 +291,13 @@ def monthly_compliance(
     )
 
 
+def next_month_start(now: datetime, tz: tzinfo) -> datetime:
+    """Local midnight on the first of the month after `now`'s, when figures restart."""
+    local_now = now.astimezone(tz)
+    year, month = divmod(local_now.year * 12 + local_now.month, 12)
+    return _local_midnight(date(year, month + 1, 1), tz)
+
+
 # --- the measurement campaign -------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from .compliance import Direction, MonthlyCompliance, Sample, monthly_compliance
 from .const import (
     BYTES_PER_GB,
     DOMAIN,
@@ -95,6 +96,30 @@ class LineSnapshot:
     def last_test_failed(self) -> bool:
         """Whether the most recent test produced no valid measurement."""
         return isinstance(self.last_outcome, TestFailure)
+
+
+def compliance_sample(outcome: TestOutcome) -> Sample | None:
+    """A test as compliance judges it; None for what never was a speed test.
+
+    A test whose numbers were found untrustworthy is a test that does not count; a
+    test that could not run (no server, no connection) says nothing about the speed.
+    """
+    if isinstance(outcome, Measurement):
+        return Sample(
+            started=outcome.started,
+            finished=outcome.finished,
+            download_mbps=outcome.download_mbps,
+            upload_mbps=outcome.upload_mbps,
+        )
+    if outcome.kind is FailureKind.INVALID_RESULT:
+        return Sample(
+            started=outcome.started,
+            finished=outcome.finished,
+            download_mbps=0.0,
+            upload_mbps=0.0,
+            counted=False,
+        )
+    return None
 
 
 class SpeedTestFailedError(HomeAssistantError):
@@ -253,11 +278,13 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
     async def _record(self, outcome: TestOutcome) -> None:
         """Keep the outcome and persist it before anyone acts on it."""
         now = outcome.finished
-        # Keep the whole month too, so the monthly data budget sees every test.
+        # Keep the whole month too, so the monthly data budget (a UTC month) and the
+        # monthly compliance (a local month) see every test.
+        month_start = min(start_of_month(now), start_of_month(dt_util.as_local(now)))
         self.history = prune_history(
             [*self.history, outcome],
             now,
-            min_age=max(HISTORY_MIN_AGE, now - start_of_month(now)),
+            min_age=max(HISTORY_MIN_AGE, now - month_start),
             min_count=HISTORY_MIN_COUNT,
         )
         self._total_bytes += outcome.bytes_received + outcome.bytes_sent
@@ -287,6 +314,22 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             line=line,
             total_bytes=self._total_bytes,
             month_bytes=data_used_since(self.history, start_of_month(now)),
+        )
+
+    def monthly_compliance(
+        self, direction: Direction, now: datetime
+    ) -> MonthlyCompliance:
+        """How the line kept to the contract this month, in Home Assistant's zone."""
+        return monthly_compliance(
+            (
+                sample
+                for item in self.history
+                if (sample := compliance_sample(item)) is not None
+            ),
+            self.settings.contract.speeds(direction),
+            direction,
+            now,
+            dt_util.get_default_time_zone(),
         )
 
     def _over_data_budget(self, now: datetime) -> bool:
