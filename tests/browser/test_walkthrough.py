@@ -127,9 +127,8 @@ def test_options_refuse_a_minimum_above_the_plan(page: Page) -> None:
     ui.fill_step(dialog, options[form], {"min_download": ABOVE_PLAN})
     ui.submit(dialog)
 
-    expect(
-        dialog.get_by_text(ui.error_text("options", "minimum_above_plan"))
-    ).to_be_visible()
+    error = ui.error_text("options", "download_above_plan").format(**PLAN)
+    expect(dialog.get_by_text(error)).to_be_visible()
     expect(
         ui.field(dialog, ui.field_labels(options[form])["min_download"])
     ).to_be_visible()
