@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 import json
 from typing import Any, ClassVar
 
 import pytest
 
 from custom_components.isp_watch.models import (
+    TRANSIENT,
     FailureKind,
     Measurement,
     Stored,
@@ -34,12 +36,32 @@ class Sample(Stored):
     server: SpeedTestServer | None
     note: str | None
     raw: Any
+    day: date
+    span: timedelta
+    share: float
     retries: int = 0
+    busy: bool = field(default=False, metadata=TRANSIENT)
 
 
 SERVER = SpeedTestServer(
     id=4242, name="Springfield", sponsor="Example Fiber", country="US", distance_km=12.5
 )
+
+
+def _sample(**changes: Any) -> Sample:
+    values: dict[str, Any] = {
+        "kind": FailureKind.TIMEOUT,
+        "at": T0,
+        "servers": (SERVER,),
+        "counts": [3],
+        "server": None,
+        "note": "slow",
+        "raw": None,
+        "day": date(2026, 3, 2),
+        "span": timedelta(seconds=30),
+        "share": 0.1,
+    }
+    return Sample(**(values | changes))
 
 
 def _through_json(value: Stored) -> dict[str, Any]:
@@ -56,6 +78,9 @@ def test_every_field_kind_reads_back() -> None:
         server=SERVER,
         note=None,
         raw={"free": ["form"]},
+        day=date(2026, 3, 2),
+        span=timedelta(minutes=1, milliseconds=500),
+        share=0.25,
         retries=2,
     )
 
@@ -71,11 +96,62 @@ def test_every_field_kind_reads_back() -> None:
         "country": "US",
         "distance_km": 12.5,
     }
+    assert (stored["day"], stored["span"], stored["share"]) == (
+        "2026-03-02",
+        60.5,
+        0.25,
+    )
     assert Sample.from_dict(stored) == sample
 
 
+def test_a_time_keeps_its_offset() -> None:
+    berlin_summer = timezone(timedelta(hours=2))
+    sample = _sample(at=T0.astimezone(berlin_summer))
+
+    restored = Sample.from_dict(_through_json(sample))
+
+    assert restored.at.utcoffset() == timedelta(hours=2)
+    assert restored.at == T0
+
+
+def test_a_transient_field_is_not_kept() -> None:
+    stored = _through_json(_sample(busy=True))
+
+    assert "busy" not in stored
+    assert not Sample.from_dict(stored | {"busy": True}).busy
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"at": "2026-03-02T08:00:00"},  # no time zone: the host's zone would be guessed
+        {"at": 1772438400},
+        {"retries": True},
+        {"retries": "2"},
+        {"retries": 2.5},
+        {"share": None},
+        {"span": "a minute"},
+        {"day": "Monday"},
+        {"note": 7},
+        {"counts": "12"},
+        {"servers": ["Springfield"]},
+    ],
+)
+def test_a_damaged_value_is_refused(damage: dict[str, Any]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Sample.from_dict(_through_json(_sample()) | damage)
+
+
 def test_missing_fields_take_their_default_or_none() -> None:
-    stored = {"kind": "timeout", "at": T0.isoformat(), "servers": [], "counts": []}
+    stored = {
+        "kind": "timeout",
+        "at": T0.isoformat(),
+        "servers": [],
+        "counts": [],
+        "day": "2026-03-02",
+        "span": 60,
+        "share": 0,
+    }
 
     sample = Sample.from_dict(stored | {"raw": 1})
 
@@ -115,7 +191,7 @@ def test_outcomes_are_told_apart_by_their_stored_type() -> None:
 def test_a_field_type_without_stored_form_is_refused() -> None:
     @dataclass(frozen=True, slots=True, kw_only=True)
     class Unstorable(Stored):
-        span: timedelta
+        amount: Decimal
 
     with pytest.raises(TypeError, match="no stored form"):
-        Unstorable.from_dict({"span": 60})
+        Unstorable.from_dict({"amount": 60})

@@ -5,8 +5,10 @@ speed-test client produces these types, the evaluation judges them, the outbox k
 X's answers in them, and the stores persist them.
 
 Persisted dataclasses inherit Stored: their JSON form follows from their fields and type
-hints (datetimes as ISO 8601, enums by value, nested dataclasses as objects, tuples and
-lists as arrays), so a new field needs no hand-written conversion in two directions.
+hints (datetimes as ISO 8601 with their offset, dates as ISO 8601, durations as seconds,
+enums by value, nested dataclasses as objects, tuples and lists as arrays), so a new
+field needs no hand-written conversion in two directions. A field marked TRANSIENT is
+neither written nor read: it takes its default when read back.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 import functools
 import types
 from typing import (
     Any,
     ClassVar,
+    Final,
     Self,
     TypeAliasType,
     Union,
@@ -30,13 +33,17 @@ from typing import (
     get_type_hints,
 )
 
+TRANSIENT: Final[Mapping[str, Any]] = types.MappingProxyType({"stored": False})
+"""Field metadata: state that must not outlive a restart (the field needs a default)."""
+
 
 class Stored:
     """A dataclass kept in a JSON store; its stored form follows from its fields.
 
     Reading is lenient where old files need it: a field missing from the stored data
     takes its default, and an optional field without a default reads as None. Keys
-    that are not fields are ignored.
+    that are not fields are ignored. Reading is strict about values: a number must be
+    a JSON number (not a boolean or a string), and a stored time must carry its offset.
     """
 
     __slots__ = ()
@@ -63,11 +70,13 @@ def to_json(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         tag = getattr(value, "stored_type", None)
         stored: dict[str, Any] = {"type": tag} if tag else {}
-        for field in dataclasses.fields(value):
+        for field in _stored_fields(type(value)):
             stored[field.name] = to_json(getattr(value, field.name))
         return stored
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list | tuple):
@@ -86,24 +95,49 @@ def from_json(hint: Any, value: Any) -> Any:
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
         return _from_union(get_args(hint), value)
-    if origin is tuple:
+    if origin is tuple or origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"not a list: {value!r}")
         item_hint = get_args(hint)[0]
-        return tuple(from_json(item_hint, item) for item in value)
-    if origin is list:
-        item_hint = get_args(hint)[0]
-        return [from_json(item_hint, item) for item in value]
+        return origin(from_json(item_hint, item) for item in value)
     if hint is Any:
         return value
     if isinstance(hint, type):
-        if dataclasses.is_dataclass(hint):
-            return _from_fields(hint, value)
-        if issubclass(hint, datetime):
-            return datetime.fromisoformat(value)
-        if issubclass(hint, Enum):
-            return hint(value)
-        if hint in (int, float, str, bool):
-            return hint(value)
+        return _from_json_type(hint, value)
     raise TypeError(f"no stored form for {hint!r}")
+
+
+def _from_json_type(hint: type, value: Any) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _from_fields(hint, value)
+    if issubclass(hint, Enum):
+        return hint(value)
+    if issubclass(hint, datetime):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            # Stored times were written with their offset; a naive one would be
+            # read in whatever zone the host has now.
+            raise ValueError(f"stored time has no time zone: {value!r}")
+        return moment
+    if issubclass(hint, date):
+        return date.fromisoformat(value)
+    if issubclass(hint, timedelta):
+        return timedelta(seconds=_number(float, value))
+    if hint is int or hint is float:
+        return _number(hint, value)
+    if hint is str or hint is bool:
+        if not isinstance(value, hint):
+            raise TypeError(f"not a {hint.__name__}: {value!r}")
+        return value
+    raise TypeError(f"no stored form for {hint!r}")
+
+
+def _number[N: (int, float)](hint: type[N], value: Any) -> N:
+    # bool is an int to Python, but true is no number in a stored file.
+    allowed = int if hint is int else int | float
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise TypeError(f"not a number: {value!r}")
+    return hint(value)
 
 
 def _from_union(arms: tuple[Any, ...], value: Any) -> Any:
@@ -120,10 +154,12 @@ def _from_union(arms: tuple[Any, ...], value: Any) -> Any:
     raise ValueError(f"unknown stored type {tag!r}")
 
 
-def _from_fields(cls: Any, data: Mapping[str, Any]) -> Any:
+def _from_fields(cls: Any, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"not an object: {data!r}")
     hints = _field_hints(cls)
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
+    for field in _stored_fields(cls):
         hint = hints[field.name]
         if field.name in data:
             values[field.name] = from_json(hint, data[field.name])
@@ -137,8 +173,22 @@ def _from_fields(cls: Any, data: Mapping[str, Any]) -> Any:
 
 
 @functools.cache
+def _stored_fields(cls: Any) -> tuple[dataclasses.Field[Any], ...]:
+    return tuple(
+        field for field in dataclasses.fields(cls) if field.metadata.get("stored", True)
+    )
+
+
+@functools.cache
 def _field_hints(cls: Any) -> dict[str, Any]:
     return get_type_hints(cls)
+
+
+class Direction(StrEnum):
+    """A direction of transfer, seen from the home."""
+
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
 
 
 class FailureKind(StrEnum):
