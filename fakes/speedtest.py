@@ -137,6 +137,8 @@ class Faults:
     """Uploads are reset after the first chunk."""
     limit: int | None = None
     """How many downloads and uploads the faults above hit; None: all of them."""
+    client_lat: str = "52.37"
+    """The client's latitude in the configuration; "nan" makes every distance NaN."""
 
 
 @dataclass
@@ -282,7 +284,8 @@ class FakeSpeedtest(LoopbackServer):
         )
         return (
             "<?xml version='1.0' encoding='UTF-8'?>\n<settings>"
-            f'<client ip="{CLIENT_IP}" lat="52.37" lon="4.89" isp="{self.isp}" '
+            f'<client ip="{CLIENT_IP}" lat="{self.faults.client_lat}" lon="4.89" '
+            f'isp="{self.isp}" '
             'isprating="3.7" rating="0" ispdlavg="0" ispulavg="0" loggedin="0" '
             'country="NL" />'
             '<server-config threadcount="4" ignoreids="" notonmap="" '

@@ -11,11 +11,12 @@ from typing import Any
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.isp_watch.const import (
+    CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+    CONF_CONTRACT_MAXIMUM_UPLOAD,
     CONF_ISP_HANDLE,
     CONF_ISP_NAME,
     CONF_MIN_DOWNLOAD,
-    CONF_PLAN_DOWNLOAD,
-    CONF_PLAN_UPLOAD,
+    CONFIG_ENTRY_VERSION,
     DOMAIN,
     OPTION_DEFAULTS,
 )
@@ -27,8 +28,8 @@ from homeassistant.util import dt as dt_util
 ENTRY_DATA: dict[str, Any] = {
     CONF_ISP_NAME: "Example ISP",
     CONF_ISP_HANDLE: "ExampleISPHelp",
-    CONF_PLAN_DOWNLOAD: 100.0,
-    CONF_PLAN_UPLOAD: 40.0,
+    CONF_CONTRACT_MAXIMUM_DOWNLOAD: 100.0,
+    CONF_CONTRACT_MAXIMUM_UPLOAD: 40.0,
 }
 # Every option, as the config flow stores them: the defaults, with a minimum that fits
 # the 100 Mbit/s plan above.
@@ -79,6 +80,7 @@ def make_entry(
         data=entry_data,
         options={**ENTRY_OPTIONS, **(options or {})},
         unique_id=unique_id,
+        version=CONFIG_ENTRY_VERSION,
         pref_disable_polling=not polling,
         entry_id=entry_id,
     )

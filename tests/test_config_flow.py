@@ -37,8 +37,8 @@ TRANSLATIONS = json.loads(
 CONNECTION = {
     "isp_name": "Example ISP",
     "isp_handle": "@ExampleISPHelp",
-    "plan_download": 100,
-    "plan_upload": 40,
+    "contract_maximum_download": 100,
+    "contract_maximum_upload": 40,
     "min_download": 30,
     "min_upload": 10,
     "max_ping": 100,
@@ -73,19 +73,30 @@ TESTING = {
     "monthly_data_budget": 50,
 }
 LIMITS = {
-    "plan_download": 100,
-    "plan_upload": 40,
+    "contract_maximum_download": 100,
+    "contract_maximum_upload": 40,
     "min_download": 40,
     "min_upload": 10,
     "max_ping": 80,
     "evaluation_window": 5,
 }
+# The limits section as the form shows it: the contract, the shortcut, the limits.
+LIMITS_FIELDS = [
+    "contract_maximum_download",
+    "contract_normally_available_download",
+    "contract_minimum_download",
+    "contract_maximum_upload",
+    "contract_normally_available_upload",
+    "contract_minimum_upload",
+    "use_contract_minimum",
+    *(key for key in LIMITS if not key.startswith("contract_")),
+]
 POSTING = {"tweet_cooldown": 12, "tweet_daily_cap": 2, "dry_run": True}
 # The settings form as the frontend sends it, and the options it stores.
 SETTINGS_FORM = {"testing": TESTING, "limits": LIMITS, "posting": POSTING}
 SETTINGS = (
     TESTING
-    | {key: value for key, value in LIMITS.items() if not key.startswith("plan_")}
+    | {key: value for key, value in LIMITS.items() if not key.startswith("contract_")}
     | POSTING
 )
 
@@ -172,7 +183,12 @@ async def test_first_form_offers_defaults_and_limits(hass: HomeAssistant) -> Non
         if str(marker) in {"min_download", "min_upload", "max_ping"}
     }
     assert defaults == {"min_download": 50.0, "min_upload": 10.0, "max_ping": 100.0}
-    for key in ("plan_download", "plan_upload", "min_download", "max_ping"):
+    for key in (
+        "contract_maximum_download",
+        "contract_maximum_upload",
+        "min_download",
+        "max_ping",
+    ):
         _, box = _field(result, key)
         number_range = NUMBER_RANGES[key]
         assert (box.config["min"], box.config["max"]) == (
@@ -181,7 +197,7 @@ async def test_first_form_offers_defaults_and_limits(hass: HomeAssistant) -> Non
         )
         assert box.config["step"] == "any"
         assert box.config["unit_of_measurement"] == number_range.unit
-    _, speed = _field(result, "plan_download")
+    _, speed = _field(result, "contract_maximum_download")
     assert (speed.config["min"], speed.config["unit_of_measurement"]) == (
         0.1,
         "Mbit/s",
@@ -202,10 +218,10 @@ async def test_without_an_x_account(hass: HomeAssistant) -> None:
     assert result["data"] == {
         "isp_name": "Example ISP",
         "isp_handle": "ExampleISPHelp",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
     }
-    assert isinstance(result["data"]["plan_download"], float)
+    assert isinstance(result["data"]["contract_maximum_download"], float)
     assert result["options"] == DEFAULT_OPTIONS | {
         "min_download": 30.0,
         "min_upload": 10.0,
@@ -219,7 +235,11 @@ async def test_without_an_x_account(hass: HomeAssistant) -> None:
 async def test_only_what_is_required(hass: HomeAssistant) -> None:
     """Handle, plan and source address may stay empty; they are then not stored."""
     result = await _start(
-        hass, isp_handle=None, plan_download=None, plan_upload=None, isp_name=" Acme "
+        hass,
+        isp_handle=None,
+        contract_maximum_download=None,
+        contract_maximum_upload=None,
+        isp_name=" Acme ",
     )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "finish"}
@@ -243,8 +263,8 @@ async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> N
     assert result["data"] == {
         "isp_name": "Example ISP",
         "isp_handle": "ExampleISPHelp",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
         "source_address": "fd00::10",
         "api_key": TEST_CREDENTIALS.api_key,
         "api_secret": TEST_CREDENTIALS.api_secret,
@@ -268,11 +288,28 @@ async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> N
         ({"min_download": 150}, {"min_download": "download_above_plan"}),
         ({"min_upload": 40.5}, {"min_upload": "upload_above_plan"}),
         ({"max_ping": "nan"}, {"max_ping": "not_a_number"}),
+        (
+            {"contract_normally_available_download": 120},
+            {"contract_normally_available_download": "download_contract_order"},
+        ),
+        (
+            {"contract_minimum_upload": 41},
+            {"contract_minimum_upload": "upload_contract_order"},
+        ),
+        (
+            {"contract_minimum_upload": 30, "contract_normally_available_upload": 20},
+            {"contract_minimum_upload": "upload_contract_order"},
+        ),
         ({"source_address": "not-an-ip"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "192.168.1"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "0.0.0.0"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "127.0.0.1"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "fe80::1"}, {"source_address": "invalid_source_address"}),
+        (
+            {"source_address": "255.255.255.255"},
+            {"source_address": "invalid_source_address"},
+        ),
+        ({"source_address": "240.0.0.1"}, {"source_address": "invalid_source_address"}),
     ],
 )
 async def test_bad_connection_input(
@@ -296,20 +333,25 @@ async def test_bad_connection_input(
 
 async def test_minimum_above_plan_names_the_plan(hass: HomeAssistant) -> None:
     """The error says which speed the plan promises, so the user sees the limit."""
-    result = await _start(hass, plan_download=250, min_download=300, plan_upload=None)
+    result = await _start(
+        hass,
+        contract_maximum_download=250,
+        min_download=300,
+        contract_maximum_upload=None,
+    )
     assert result["errors"] == {"min_download": "download_above_plan"}
     assert result["description_placeholders"] == {
-        "plan_download": "250",
-        "plan_upload": "",
+        "contract_maximum_download": "250",
+        "contract_maximum_upload": "",
     }
 
 
 @pytest.mark.parametrize(
     "changes",
     [
-        {"plan_download": 0},
+        {"contract_maximum_download": 0},
         {"min_download": 0},
-        {"plan_upload": 10_000.5},
+        {"contract_maximum_upload": 10_000.5},
         {"min_upload": -5},
         {"max_ping": 0},
         {"max_ping": 20_000},
@@ -585,8 +627,8 @@ async def test_reconfigure(hass: HomeAssistant, setups: AsyncMock) -> None:
     assert entry.data == {
         "isp_name": "New ISP",
         "isp_handle": "NewISP",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
         **X_ACCOUNT_DATA,
     }
     assert entry.options == ENTRY_OPTIONS
@@ -684,8 +726,8 @@ async def test_reauth(
     assert entry.data == {
         "isp_name": "Example ISP",
         "isp_handle": "ExampleISPHelp",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
         **X_ACCOUNT_DATA,
     }
     assert entry.title == f"Example ISP (@{ACCOUNT_USERNAME})"
@@ -784,9 +826,12 @@ async def test_options_sections(
     entry = make_entry(with_x_account=with_x_account, options=SETTINGS)
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
-    assert _sections(result) == {name: list(SETTINGS_FORM[name]) for name in sections}
+    assert _sections(result) == {
+        name: LIMITS_FIELDS if name == "limits" else list(SETTINGS_FORM[name])
+        for name in sections
+    }
     # The plan is shown where the minimums are edited.
-    assert _suggested(result, "plan_download") == 100.0
+    assert _suggested(result, "contract_maximum_download") == 100.0
     assert _suggested(result, "min_download") == 40
     for key in ("scan_interval", "confirm_delay", "tweet_cooldown"):
         if key in _fields(result["data_schema"]):
@@ -881,7 +926,7 @@ async def test_lower_plan_and_minimums_in_one_form(
     entry = make_entry(with_x_account=True, options=SETTINGS)
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
-    cheaper = {"plan_download": 30, "plan_upload": 5}
+    cheaper = {"contract_maximum_download": 30, "contract_maximum_upload": 5}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], _settings(limits=cheaper)
     )
@@ -891,21 +936,92 @@ async def test_lower_plan_and_minimums_in_one_form(
     }
     # The error names the plan just typed.
     assert result["description_placeholders"] == {
-        "plan_download": "30",
-        "plan_upload": "5",
+        "contract_maximum_download": "30",
+        "contract_maximum_upload": "5",
     }
-    assert _suggested(result, "plan_download") == 30
+    assert _suggested(result, "contract_maximum_download") == 30
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         _settings(limits=cheaper | {"min_download": 25, "min_upload": 5}),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.data["plan_download"] == 30.0
-    assert entry.data["plan_upload"] == 5.0
+    assert entry.data["contract_maximum_download"] == 30.0
+    assert entry.data["contract_maximum_upload"] == 5.0
     assert entry.data["x_user_id"] == ACCOUNT_ID
     assert entry.options["min_download"] == 25.0
-    assert "plan_download" not in entry.options
+    assert "contract_maximum_download" not in entry.options
+
+
+async def test_contract_speeds_in_the_user_step(hass: HomeAssistant) -> None:
+    """All three speeds per direction are stored; equal speeds are in order."""
+    contract = {
+        "contract_maximum_download": 100,
+        "contract_normally_available_download": 80,
+        "contract_minimum_download": 80,
+        "contract_maximum_upload": 40,
+        "contract_normally_available_upload": 30,
+        "contract_minimum_upload": 10,
+    }
+    result = await _start(hass, **contract)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "finish"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert {key: result["data"][key] for key in contract} == contract
+    # The user's own minimums stay options, apart from the contract.
+    assert "contract_minimum_download" not in result["options"]
+
+
+async def test_contract_out_of_order_in_the_options(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """A normally available speed above the maximum is refused; nothing is stored."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _settings(limits={"contract_normally_available_upload": 45}),
+    )
+    assert result["errors"]["limits"] == "upload_contract_order"
+    assert "contract_normally_available_upload" not in entry.data
+
+
+async def test_use_the_contract_minimum(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """The shortcut copies the contract's minimums into the user's own, once."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    contract = {"contract_minimum_download": 60, "contract_minimum_upload": 15}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _settings(limits=contract | {"use_contract_minimum": True}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["min_download"] == 60
+    assert entry.options["min_upload"] == 15
+    assert entry.data["contract_minimum_download"] == 60
+    assert "use_contract_minimum" not in entry.options
+
+
+async def test_use_the_contract_minimum_without_one(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """Without a contract minimum the shortcut says so instead of doing nothing."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings(limits={"use_contract_minimum": True})
+    )
+    assert result["errors"]["limits"] == "no_contract_minimum"
+    assert entry.options["min_download"] == SETTINGS["min_download"]
 
 
 async def test_plan_removed_in_the_options(
@@ -917,7 +1033,7 @@ async def test_plan_removed_in_the_options(
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     limits = {
-        key: value for key, value in LIMITS.items() if not key.startswith("plan_")
+        key: value for key, value in LIMITS.items() if not key.startswith("contract_")
     }
     form = {
         "testing": TESTING,
@@ -1053,9 +1169,11 @@ async def test_options_over_http(
     assert list(sections) == list(SETTINGS_FORM)
     assert all(field["type"] == "expandable" for field in sections.values())
     limits = {field["name"]: field for field in sections["limits"]["schema"]}
-    assert list(limits) == list(LIMITS)
+    assert list(limits) == LIMITS_FIELDS
     assert limits["min_download"]["description"] == {"suggested_value": 30.0}
-    assert limits["plan_download"]["description"] == {"suggested_value": 100.0}
+    assert limits["contract_maximum_download"]["description"] == {
+        "suggested_value": 100.0
+    }
     testing = {field["name"]: field for field in sections["testing"]["schema"]}
     select = testing["server_id"]["selector"]["select"]
     assert select["translation_key"] == "server"
@@ -1069,6 +1187,47 @@ async def test_options_over_http(
         json=_settings(testing={"scan_interval": 5}),
     )
     assert response.status == 400
+
+
+@pytest.mark.parametrize(
+    "huge",
+    [
+        # A JSON number too large for any range; JSON parsers read it as a float.
+        10**30,
+        # Digits beyond what a float holds, sent as text as a form may send them.
+        "1" + "0" * 400,
+    ],
+)
+async def test_options_over_http_huge_number(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    speedtest_route: FakeSpeedtest,
+    caplog: pytest.LogCaptureFixture,
+    huge: int | str,
+) -> None:
+    """A huge number is an error on its field, never an OverflowError."""
+    speedtest_route.stop()
+    assert await async_setup_component(hass, "config", {})
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": entry.entry_id}
+    )
+    menu = await response.json()
+    await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json={"next_step_id": "settings"},
+    )
+    response = await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json=_settings(posting={"tweet_daily_cap": huge}),
+    )
+    assert response.status == 400
+    answer = await response.json()
+    assert "tweet_daily_cap" in json.dumps(answer["errors"])
+    assert "Overflow" not in caplog.text
+    assert entry.options == ENTRY_OPTIONS
 
 
 async def test_options_add_replace_and_remove_the_account(
@@ -1089,8 +1248,8 @@ async def test_options_add_replace_and_remove_the_account(
     assert entry.data == {
         "isp_name": "Example ISP",
         "isp_handle": "ExampleISPHelp",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
         **X_ACCOUNT_DATA,
     }
     assert entry.title == f"Example ISP (@{ACCOUNT_USERNAME})"
@@ -1115,8 +1274,8 @@ async def test_options_add_replace_and_remove_the_account(
     assert entry.data == {
         "isp_name": "Example ISP",
         "isp_handle": "ExampleISPHelp",
-        "plan_download": 100.0,
-        "plan_upload": 40.0,
+        "contract_maximum_download": 100.0,
+        "contract_maximum_upload": 40.0,
     }
     assert entry.title == "Example ISP"
     assert entry.options == SETTINGS

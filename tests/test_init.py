@@ -9,12 +9,16 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.isp_watch.const import (
     CONF_MIN_DOWNLOAD,
     CONF_MIN_UPLOAD,
     CONF_MONTHLY_DATA_BUDGET,
+    CONFIG_ENTRY_VERSION,
     DOMAIN,
 )
 from custom_components.isp_watch.coordinator import SERVICE_UNAVAILABLE_ISSUE_AFTER
@@ -28,6 +32,8 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from tests.common import (
     DOWNLOAD,
+    ENTRY_DATA,
+    ENTRY_OPTIONS,
     INTERNET,
     LAST_RESULT,
     LAST_TEST,
@@ -38,6 +44,7 @@ from tests.common import (
     SLOW,
     TOTAL_TEST_DATA,
     UPLOAD,
+    X_ACCOUNT_DATA,
     make_entry,
     runner_children,
     setup_entry,
@@ -473,3 +480,61 @@ async def test_an_entry_from_before_an_option_existed_uses_its_default(
     # The default confirmation delay and window apply.
     assert entry.runtime_data.coordinator.update_interval == timedelta(minutes=30)
     assert hass.states.get(SLOW).attributes["tests_needed"] == 2
+
+
+async def test_an_entry_from_version_1_keeps_its_plan_as_the_maximum(
+    hass: HomeAssistant,
+) -> None:
+    """The plan of an entry made before contract speeds is the contract's maximum."""
+    data = {
+        "isp_name": "Example ISP",
+        "isp_handle": "ExampleISPHelp",
+        "plan_download": 250.0,
+        "plan_upload": 50.0,
+        "source_address": "192.168.2.10",
+    }
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=1,
+        title="Example ISP",
+        data=data | X_ACCOUNT_DATA,
+        options=ENTRY_OPTIONS,
+        unique_id="192.168.2.10",
+        pref_disable_polling=True,
+    )
+    await setup_entry(hass, entry)
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.version == CONFIG_ENTRY_VERSION
+    assert (
+        entry.data
+        == {
+            "isp_name": "Example ISP",
+            "isp_handle": "ExampleISPHelp",
+            "contract_maximum_download": 250.0,
+            "contract_maximum_upload": 50.0,
+            "source_address": "192.168.2.10",
+        }
+        | X_ACCOUNT_DATA
+    )
+    assert entry.options == ENTRY_OPTIONS
+    contract = entry.runtime_data.settings.contract
+    assert contract.download.maximum_mbps == 250.0
+    assert contract.upload.maximum_mbps == 50.0
+
+
+async def test_an_entry_from_a_newer_version_is_left_alone(hass: HomeAssistant) -> None:
+    """An entry a later ISP Watch wrote is not set up, and not changed."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=CONFIG_ENTRY_VERSION + 1,
+        title="Example ISP",
+        data=ENTRY_DATA,
+        options=ENTRY_OPTIONS,
+        pref_disable_polling=True,
+    )
+    stored = dict(entry.data)
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert dict(entry.data) == stored

@@ -18,6 +18,7 @@ from custom_components.isp_watch.models import (
     TestFailure as SpeedTestFailure,  # aliased: pytest would take Test* for tests
     TestServer as SpeedTestServer,
     outcome_from_dict,
+    read_records,
 )
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -36,32 +37,12 @@ class Sample(Stored):
     server: SpeedTestServer | None
     note: str | None
     raw: Any
-    day: date
-    span: timedelta
-    share: float
     retries: int = 0
-    busy: bool = field(default=False, metadata=TRANSIENT)
 
 
 SERVER = SpeedTestServer(
     id=4242, name="Springfield", sponsor="Example Fiber", country="US", distance_km=12.5
 )
-
-
-def _sample(**changes: Any) -> Sample:
-    values: dict[str, Any] = {
-        "kind": FailureKind.TIMEOUT,
-        "at": T0,
-        "servers": (SERVER,),
-        "counts": [3],
-        "server": None,
-        "note": "slow",
-        "raw": None,
-        "day": date(2026, 3, 2),
-        "span": timedelta(seconds=30),
-        "share": 0.1,
-    }
-    return Sample(**(values | changes))
 
 
 def _through_json(value: Stored) -> dict[str, Any]:
@@ -78,9 +59,6 @@ def test_every_field_kind_reads_back() -> None:
         server=SERVER,
         note=None,
         raw={"free": ["form"]},
-        day=date(2026, 3, 2),
-        span=timedelta(minutes=1, milliseconds=500),
-        share=0.25,
         retries=2,
     )
 
@@ -96,62 +74,11 @@ def test_every_field_kind_reads_back() -> None:
         "country": "US",
         "distance_km": 12.5,
     }
-    assert (stored["day"], stored["span"], stored["share"]) == (
-        "2026-03-02",
-        60.5,
-        0.25,
-    )
     assert Sample.from_dict(stored) == sample
 
 
-def test_a_time_keeps_its_offset() -> None:
-    berlin_summer = timezone(timedelta(hours=2))
-    sample = _sample(at=T0.astimezone(berlin_summer))
-
-    restored = Sample.from_dict(_through_json(sample))
-
-    assert restored.at.utcoffset() == timedelta(hours=2)
-    assert restored.at == T0
-
-
-def test_a_transient_field_is_not_kept() -> None:
-    stored = _through_json(_sample(busy=True))
-
-    assert "busy" not in stored
-    assert not Sample.from_dict(stored | {"busy": True}).busy
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        {"at": "2026-03-02T08:00:00"},  # no time zone: the host's zone would be guessed
-        {"at": 1772438400},
-        {"retries": True},
-        {"retries": "2"},
-        {"retries": 2.5},
-        {"share": None},
-        {"span": "a minute"},
-        {"day": "Monday"},
-        {"note": 7},
-        {"counts": "12"},
-        {"servers": ["Springfield"]},
-    ],
-)
-def test_a_damaged_value_is_refused(damage: dict[str, Any]) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        Sample.from_dict(_through_json(_sample()) | damage)
-
-
 def test_missing_fields_take_their_default_or_none() -> None:
-    stored = {
-        "kind": "timeout",
-        "at": T0.isoformat(),
-        "servers": [],
-        "counts": [],
-        "day": "2026-03-02",
-        "span": 60,
-        "share": 0,
-    }
+    stored = {"kind": "timeout", "at": T0.isoformat(), "servers": [], "counts": []}
 
     sample = Sample.from_dict(stored | {"raw": 1})
 
@@ -195,3 +122,122 @@ def test_a_field_type_without_stored_form_is_refused() -> None:
 
     with pytest.raises(TypeError, match="no stored form"):
         Unstorable.from_dict({"amount": 60})
+
+
+SAMPLE: dict[str, Any] = {
+    "kind": "timeout",
+    "at": T0.isoformat(),
+    "servers": [],
+    "counts": [1],
+    "raw": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"at": "2026-03-02T08:00:00"}, ValueError),
+        ({"at": 1_772_438_400}, TypeError),
+        ({"counts": [True]}, TypeError),
+        ({"counts": [1.5]}, TypeError),
+        ({"counts": "12"}, TypeError),
+        ({"retries": None}, TypeError),
+        ({"kind": "from_a_newer_version"}, ValueError),
+        ({"servers": [SERVER.as_dict() | {"distance_km": "far"}]}, TypeError),
+        ({"servers": [SERVER.as_dict() | {"id": "4242"}]}, TypeError),
+        ({"servers": ["Springfield"]}, TypeError),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused(
+    changes: dict[str, Any], error: type[Exception]
+) -> None:
+    """Stored files come from outside: a value is what its field says, or refused."""
+    with pytest.raises(error):
+        Sample.from_dict(SAMPLE | changes)
+
+
+def test_a_number_that_is_not_finite_is_refused_or_unknown() -> None:
+    """A required number must be finite; an optional one that is not reads as None."""
+    nan_distance = SERVER.as_dict() | {"distance_km": float("nan")}
+    assert SpeedTestServer.from_dict(nan_distance).distance_km is None
+    assert SpeedTestServer.from_dict(nan_distance | {"distance_km": None}) == (
+        SpeedTestServer.from_dict(nan_distance)
+    )
+    failure = SpeedTestFailure(
+        kind=FailureKind.TIMEOUT, reason="", started=T0, finished=T0
+    ).as_dict()
+    with pytest.raises(TypeError):
+        outcome_from_dict(failure | {"bytes_sent": float("inf")})
+    with pytest.raises(TypeError):
+        outcome_from_dict("failure")
+
+
+def test_records_are_read_one_by_one() -> None:
+    """One record that cannot be read is set aside with the reason; the rest count."""
+    good = SERVER.as_dict()
+    readable, unreadable = read_records(
+        [good, {"id": 1}, good], SpeedTestServer.from_dict
+    )
+    assert readable == [SERVER, SERVER]
+    assert [item.record for item in unreadable] == [{"id": 1}]
+    assert "name" in unreadable[0].problem
+
+    readable, unreadable = read_records({"not": "a list"}, SpeedTestServer.from_dict)
+    assert readable == []
+    assert unreadable[0].problem == "not a list of records"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span(Stored):
+    """Days, durations and state that does not outlive a restart."""
+
+    day: date
+    start: datetime
+    length: timedelta
+    busy: bool = field(default=False, metadata=TRANSIENT)
+
+
+SPAN = Span(day=date(2026, 3, 2), start=T0, length=timedelta(minutes=1, seconds=0.5))
+
+
+def test_dates_and_durations_read_back() -> None:
+    stored = _through_json(SPAN)
+
+    assert stored == {
+        "day": "2026-03-02",
+        "start": "2026-03-02T08:00:00+00:00",
+        "length": 60.5,
+    }
+    assert Span.from_dict(stored) == SPAN
+
+
+def test_a_time_keeps_its_offset() -> None:
+    berlin_summer = timezone(timedelta(hours=2))
+    span = Span(day=SPAN.day, start=T0.astimezone(berlin_summer), length=SPAN.length)
+
+    restored = Span.from_dict(_through_json(span))
+
+    assert restored.start.utcoffset() == timedelta(hours=2)
+    assert restored.start == T0
+
+
+def test_a_transient_field_is_not_kept() -> None:
+    stored = _through_json(Span(day=SPAN.day, start=T0, length=SPAN.length, busy=True))
+
+    assert "busy" not in stored
+    assert not Span.from_dict(stored | {"busy": True}).busy
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"day": "Monday"},
+        {"day": 20260302},
+        {"length": "a minute"},
+        {"length": True},
+        {"length": float("nan")},
+    ],
+)
+def test_a_damaged_day_or_duration_is_refused(damage: dict[str, Any]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Span.from_dict(_through_json(SPAN) | damage)

@@ -363,7 +363,7 @@ def test_answer_for_a_post_the_queue_lost() -> None:
     outbox.enqueue("in flight", T0)
     taken = outbox.take_due(T0)
     assert taken is not None
-    reloaded = Outbox.from_dict(POLICY, stored_before)
+    reloaded = Outbox.restore(POLICY, stored_before)[0]
 
     reloaded.record(taken.id, _answer(PostResult.TRANSIENT), T0)
     assert reloaded.items == []
@@ -396,7 +396,7 @@ def test_state_survives_a_restart() -> None:
     """as_dict() through JSON and back keeps every field and the same decisions."""
     before = _busy_outbox()
     stored = json.loads(json.dumps(before.as_dict()))
-    after = Outbox.from_dict(POLICY, stored)
+    after = Outbox.restore(POLICY, stored)[0]
 
     assert after.items == before.items
     assert after.sent == before.sent
@@ -412,7 +412,7 @@ def test_state_survives_a_restart() -> None:
 
     before.take_due(later)
     before.record(before.items[0].id, _answer(PostResult.NO_CREDITS), later)
-    paused = Outbox.from_dict(POLICY, json.loads(json.dumps(before.as_dict())))
+    paused = Outbox.restore(POLICY, json.loads(json.dumps(before.as_dict())))[0]
     assert paused.paused_reason == "no_credits"
     assert paused.next_attempt_at(later) is None
 
@@ -426,7 +426,7 @@ def test_crash_mid_post_sends_once() -> None:
     stored = json.loads(json.dumps(outbox.as_dict()))
     # X created the post; Home Assistant stopped before the answer arrived.
 
-    restarted = Outbox.from_dict(POLICY, stored)
+    restarted = Outbox.restore(POLICY, stored)[0]
     retry = restarted.take_due(T0 + 2 * MINUTE)
     assert retry is not None
     assert retry.id == item.id
@@ -476,7 +476,7 @@ def test_an_outbox_stored_by_earlier_versions_loads() -> None:
         "last_error": "transient: no answer from X (ReadTimeout)",
     }
 
-    outbox = Outbox.from_dict(POLICY, stored)
+    outbox = Outbox.restore(POLICY, stored)[0]
 
     assert outbox.items == [
         OutboxItem(
@@ -496,3 +496,28 @@ def test_an_outbox_stored_by_earlier_versions_loads() -> None:
         dry_run=False,
     )
     assert outbox.as_dict() == stored
+
+
+def test_an_unreadable_post_is_set_aside() -> None:
+    """A post or a state that cannot be read is returned apart; the rest restores."""
+    good = OutboxItem(id="a", text="slow", queued_at=T0)
+    stored = {
+        "items": [good.as_dict(), {"id": "b", "text": "naive", "queued_at": "2026"}],
+        "sent": [{"text": "no time"}],
+        "paused_reason": 3,
+        "last_error": None,
+    }
+
+    outbox, unreadable = Outbox.restore(POLICY, stored)
+
+    assert outbox.items == [good]
+    assert outbox.sent == []
+    assert outbox.paused_reason is None
+    assert [item.record for item in unreadable] == [
+        stored["items"][1],
+        {"text": "no time"},
+        {"paused_reason": 3},
+    ]
+    empty, unreadable = Outbox.restore(POLICY, ["not", "an", "outbox"])
+    assert empty.items == []
+    assert unreadable[0].record == ["not", "an", "outbox"]

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from custom_components.isp_watch.const import UNREADABLE_ISSUES
 from custom_components.isp_watch.tweet_sender import ISSUES_BY_RESULT
 from homeassistant.const import Platform, __version__ as ha_version
 from homeassistant.loader import Manifest
@@ -250,7 +251,7 @@ def test_entity_translation_keys() -> None:
 
 def test_exceptions_and_issues_are_translated() -> None:
     """Errors raised to users and repair issues have English text."""
-    issues = set(ISSUES_BY_RESULT.values())
+    issues = {*ISSUES_BY_RESULT.values(), *UNREADABLE_ISSUES.values()}
     for path in INTEGRATION.glob("*.py"):
         for call in _calls(path):
             key = _keyword(call, "translation_key")
@@ -334,6 +335,7 @@ GROUND_FLOOR_IMPORTS = frozenset(
         "datetime",
         "enum",
         "functools",
+        "math",
         "types",
         "typing",
     }

@@ -452,6 +452,30 @@ def test_stored_forms_round_trip() -> None:
     )
 
 
+def _answer_with(**raw: str) -> str:
+    """A complete measurement answer with some values as raw JSON text."""
+    answer = {
+        "type": "measurement",
+        "download_mbps": 95.5,
+        "upload_mbps": 20.0,
+        "ping_ms": 12.5,
+        "bytes_received": 1000,
+        "bytes_sent": 1000,
+        "server": {
+            "id": 1,
+            "name": "T",
+            "sponsor": "H",
+            "country": "NL",
+            "distance_km": 3.5,
+        },
+        "isp": "Example Fibre",
+    }
+    text = json.dumps(answer)
+    for key, value in raw.items():
+        text = text.replace(f'"{key}": {json.dumps(answer[key])}', f'"{key}": {value}')
+    return text
+
+
 @pytest.mark.parametrize(
     ("script", "reason"),
     [
@@ -460,6 +484,19 @@ def test_stored_forms_round_trip() -> None:
         ("echo 'Traceback'; echo 'not json'", "the test runner exited with code 0"),
         ('echo \'{"type": "measurement"}\'', "the test runner's answer was unreadable"),
         ('echo \'{"type": "servers"}\'', "the test runner's answer was unreadable"),
+        # Python's json writes and reads NaN and Infinity; no speed is either.
+        (
+            f"echo '{_answer_with(download_mbps='NaN')}'",
+            "the test runner's answer was unreadable",
+        ),
+        (
+            f"echo '{_answer_with(upload_mbps='Infinity')}'",
+            "the test runner's answer was unreadable",
+        ),
+        (
+            f"echo '{_answer_with(bytes_sent='true')}'",
+            "the test runner's answer was unreadable",
+        ),
     ],
 )
 async def test_runner_without_an_answer(

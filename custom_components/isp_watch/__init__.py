@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
 
+from .const import CONFIG_ENTRY_VERSION, DOMAIN, LEGACY_PLAN_KEYS, UNREADABLE_ISSUES
 from .coordinator import IspWatchCoordinator, history_store
 from .data import IspWatchConfigEntry, IspWatchRuntimeData, IspWatchSettings
+from .repairs import async_delete_entry_issues, unreadable_store
+from .services import async_setup_services
 from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
 
 PLATFORMS: list[Platform] = [
@@ -16,6 +21,14 @@ PLATFORMS: list[Platform] = [
     Platform.NOTIFY,
     Platform.SENSOR,
 ]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, which serve every entry."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
@@ -40,7 +53,28 @@ async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) ->
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
+    """Bring an entry stored by an earlier version up to date; nothing is dropped.
+
+    Version 1 knew one plan speed per direction: it is the contract's maximum.
+    """
+    if entry.version > CONFIG_ENTRY_VERSION:
+        # Stored by a newer ISP Watch: this one cannot know what it means.
+        return False
+    if entry.version == 1:
+        data = {
+            LEGACY_PLAN_KEYS.get(key, key): value for key, value in entry.data.items()
+        }
+        hass.config_entries.async_update_entry(
+            entry, data=data, version=CONFIG_ENTRY_VERSION, minor_version=1
+        )
+    return True
+
+
 async def async_remove_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> None:
-    """Forget the stored history of a removed entry."""
+    """Forget everything a removed entry stored, and the issues it raised."""
     await history_store(hass, entry.entry_id).async_remove()
     await outbox_store(hass, entry.entry_id).async_remove()
+    for name in UNREADABLE_ISSUES:
+        await unreadable_store(hass, entry.entry_id, name).async_remove()
+    async_delete_entry_issues(hass, entry)

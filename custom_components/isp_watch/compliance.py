@@ -38,7 +38,11 @@ import itertools
 import math
 from typing import Any, Final, Self, cast
 
-from .models import Direction, Stored, from_json
+from .models import (
+    Direction as Direction,  # noqa: PLC0414 - the glue still imports it from here
+    Stored,
+    from_json,
+)
 
 # --- the regulator's rules (general ruling 99/2021) ---------------------------------
 CAMPAIGN_DAYS: Final = 3
@@ -294,6 +298,13 @@ def monthly_compliance(
         first_test=counted[0].finished if counted else None,
         last_test=counted[-1].finished if counted else None,
     )
+
+
+def next_month_start(now: datetime, tz: tzinfo) -> datetime:
+    """Local midnight on the first of the month after `now`'s, when figures restart."""
+    local_now = now.astimezone(tz)
+    year, month = divmod(local_now.year * 12 + local_now.month, 12)
+    return _local_midnight(date(year, month + 1, 1), tz)
 
 
 # --- the measurement campaign -------------------------------------------------------

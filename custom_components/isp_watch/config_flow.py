@@ -2,13 +2,14 @@
 
 Where each value is stored:
 
-- Entry data: what describes the connection and the contract (provider, handle, plan
-  speeds, source address) and the X account that posts.
+- Entry data: what describes the connection and the contract (provider, handle, the
+  contract's speeds, source address) and the X account that posts.
 - Options: what the user tunes (every key of OPTION_DEFAULTS, always all of them):
   limits, schedule, server, judging and posting rules.
 
-The plan stays in the entry data, but the options show it beside the minimums it
-bounds, so both can be lowered in one form; that form writes the plan back to the data.
+The contract's speeds stay in the entry data, but the options show them beside the
+minimums the contract's maximum bounds, so both can be lowered in one form; that form
+writes the contract back to the data.
 Number ranges come from NUMBER_RANGES and are enforced by the number selectors; the
 code here checks only what involves more than one field.
 """
@@ -47,12 +48,15 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .compliance import ContractField, Direction, contract_error
 from .const import (
     CONF_ACCESS_TOKEN,
     CONF_ACCESS_TOKEN_SECRET,
     CONF_API_KEY,
     CONF_API_SECRET,
     CONF_CONFIRM_DELAY,
+    CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+    CONF_CONTRACT_MAXIMUM_UPLOAD,
     CONF_DRY_RUN,
     CONF_EVALUATION_WINDOW,
     CONF_ISP_HANDLE,
@@ -63,15 +67,16 @@ from .const import (
     CONF_MIN_UPLOAD,
     CONF_MONTHLY_DATA_BUDGET,
     CONF_OUTAGE_PROBE_INTERVAL,
-    CONF_PLAN_DOWNLOAD,
-    CONF_PLAN_UPLOAD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER_ID,
     CONF_SOURCE_ADDRESS,
     CONF_TWEET_COOLDOWN,
     CONF_TWEET_DAILY_CAP,
+    CONF_USE_CONTRACT_MINIMUM,
     CONF_X_USER_ID,
     CONF_X_USERNAME,
+    CONFIG_ENTRY_VERSION,
+    CONTRACT_SPEED_KEYS,
     DEFAULT_SERVER_ID,
     DEFAULT_SOURCE_ID,
     DOMAIN,
@@ -80,6 +85,7 @@ from .const import (
     SPEEDTEST_REQUEST_TIMEOUT,
     X_CREDENTIAL_KEYS,
 )
+from .data import CONTRACT_KEYS, contract_speeds
 from .models import TestServer
 from .speedtest_client import SpeedTestClient, SpeedTestSettings
 from .x_client import VerifyError, XAccount, XClient, XCredentials
@@ -92,7 +98,6 @@ HANDLE = re.compile(r"@?([A-Za-z0-9_]{1,15})")
 # whole test may take.
 SERVER_LIST_DEADLINE = 30.0
 X_ACCOUNT_KEYS = (*X_CREDENTIAL_KEYS, CONF_X_USERNAME, CONF_X_USER_ID)
-PLAN_KEYS = (CONF_PLAN_DOWNLOAD, CONF_PLAN_UPLOAD)
 LIMIT_KEYS = (CONF_MIN_DOWNLOAD, CONF_MIN_UPLOAD, CONF_MAX_PING)
 
 # The options form: one section each for when tests run, what counts as slow, and
@@ -167,9 +172,9 @@ def _check_minimums(
 
     The error goes on each minimum, or once on `where` (a section) when given.
     """
-    download_plan = values.get(CONF_PLAN_DOWNLOAD)
+    download_plan = values.get(CONF_CONTRACT_MAXIMUM_DOWNLOAD)
     download = download_plan is not None and values[CONF_MIN_DOWNLOAD] > download_plan
-    upload_plan = values.get(CONF_PLAN_UPLOAD)
+    upload_plan = values.get(CONF_CONTRACT_MAXIMUM_UPLOAD)
     upload = upload_plan is not None and values[CONF_MIN_UPLOAD] > upload_plan
     if where is not None and download and upload:
         errors[where] = "minimums_above_plan"
@@ -180,11 +185,42 @@ def _check_minimums(
         errors[where or CONF_MIN_UPLOAD] = "upload_above_plan"
 
 
+def _check_contract(
+    values: Mapping[str, Any], errors: dict[str, str], where: str | None = None
+) -> None:
+    """The contract's speeds of a direction rise from minimum to maximum.
+
+    The error goes on the speed out of order, or on `where` (a section) when given.
+    """
+    for direction in Direction:
+        if field := contract_error(contract_speeds(values, direction)):
+            errors[where or CONTRACT_KEYS[direction][field]] = (
+                f"{direction.value}_contract_order"
+            )
+
+
+def _use_contract_minimum(limits: dict[str, Any], errors: dict[str, str]) -> None:
+    """The shortcut: the contract's minimum speeds become the user's minimums."""
+    if not limits.pop(CONF_USE_CONTRACT_MINIMUM, False):
+        return
+    found = False
+    for direction, limit_key in (
+        (Direction.DOWNLOAD, CONF_MIN_DOWNLOAD),
+        (Direction.UPLOAD, CONF_MIN_UPLOAD),
+    ):
+        minimum_key = CONTRACT_KEYS[direction][ContractField.MINIMUM]
+        if limits.get(minimum_key) is not None:
+            limits[limit_key] = limits[minimum_key]
+            found = True
+    if not found:
+        errors[SECTION_LIMITS] = "no_contract_minimum"
+
+
 def _plan_placeholders(values: Mapping[str, Any]) -> dict[str, str]:
-    """The plan speeds, for errors that name them."""
+    """The contract's maximum speeds, for errors that name them."""
     return {
         key: f"{float(values[key]):g}" if values.get(key) is not None else ""
-        for key in PLAN_KEYS
+        for key in (CONF_CONTRACT_MAXIMUM_DOWNLOAD, CONF_CONTRACT_MAXIMUM_UPLOAD)
     }
 
 
@@ -215,12 +251,14 @@ def _read_source_address(
         errors[CONF_SOURCE_ADDRESS] = "invalid_source_address"
         return None
     # None of these can carry a test to the internet; 0.0.0.0 would also watch the
-    # default route a second time under another name.
+    # default route a second time under another name. Reserved covers 240.0.0.0/4,
+    # the limited broadcast 255.255.255.255 among them.
     if (
         address.is_unspecified
         or address.is_loopback
         or address.is_multicast
         or address.is_link_local
+        or address.is_reserved
     ):
         errors[CONF_SOURCE_ADDRESS] = "invalid_source_address"
         return None
@@ -235,7 +273,7 @@ SOURCE_SCHEMA: dict[Any, Any] = {probatio.Optional(CONF_SOURCE_ADDRESS): TextSel
 USER_SCHEMA = probatio.Schema(
     {
         **PROVIDER_SCHEMA,
-        **_numbers(PLAN_KEYS, required=False),
+        **_numbers(CONTRACT_SPEED_KEYS, required=False),
         **{
             probatio.Required(key, default=OPTION_DEFAULTS[key]): _number(key)
             for key in LIMIT_KEYS
@@ -330,7 +368,7 @@ def entry_title(data: Mapping[str, Any]) -> str:
 class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add an uplink to watch."""
 
-    VERSION = 1
+    VERSION = CONFIG_ENTRY_VERSION
 
     def __init__(self) -> None:
         """Start with nothing entered."""
@@ -353,14 +391,19 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             provider = _read_provider(user_input, errors)
             _check_numbers(user_input, errors)
+            _check_contract(user_input, errors)
             _check_minimums(user_input, errors)
             source = _read_source_address(user_input, errors)
             if not errors:
                 await self.async_set_unique_id(source or DEFAULT_SOURCE_ID)
                 self._abort_if_unique_id_configured()
-                plan = {key: user_input[key] for key in PLAN_KEYS if key in user_input}
+                contract = {
+                    key: user_input[key]
+                    for key in CONTRACT_SPEED_KEYS
+                    if key in user_input
+                }
                 source_data = {CONF_SOURCE_ADDRESS: source} if source else {}
-                self._data = provider | plan | source_data
+                self._data = provider | contract | source_data
                 self._options = dict(OPTION_DEFAULTS) | {
                     key: user_input[key] for key in LIMIT_KEYS
                 }
@@ -522,23 +565,31 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             for section_key, values in user_input.items():
                 _check_numbers(values, errors, section_key)
-            limits = user_input[SECTION_LIMITS]
+            limits = user_input[SECTION_LIMITS] = dict(user_input[SECTION_LIMITS])
+            _check_contract(limits, errors, SECTION_LIMITS)
+            _use_contract_minimum(limits, errors)
             _check_minimums(limits, errors, SECTION_LIMITS)
             if not errors:
-                plan = {key: limits[key] for key in PLAN_KEYS if key in limits}
+                contract = {
+                    key: limits[key] for key in CONTRACT_SPEED_KEYS if key in limits
+                }
                 data = {
                     key: value
                     for key, value in entry.data.items()
-                    if key not in PLAN_KEYS
-                } | plan
+                    if key not in CONTRACT_SPEED_KEYS
+                } | contract
                 if data != entry.data:
-                    # The plan is not used while testing: no reload for it alone.
+                    # The contract is not used while testing: no reload for it alone.
                     self.hass.config_entries.async_update_entry(entry, data=data)
                 # Every option is stored, those of a hidden section too.
                 options = dict(OPTION_DEFAULTS) | dict(entry.options)
                 for values in user_input.values():
                     options |= _whole(
-                        {k: v for k, v in values.items() if k not in PLAN_KEYS}
+                        {
+                            k: v
+                            for k, v in values.items()
+                            if k not in CONTRACT_SPEED_KEYS
+                        }
                     )
                 return self.async_create_entry(data=options)
         if servers is None:
@@ -561,7 +612,7 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         """The stored values, grouped as the form shows them."""
         sections: dict[str, tuple[str, ...]] = {
             SECTION_TESTING: TESTING_KEYS,
-            SECTION_LIMITS: (*PLAN_KEYS, *JUDGING_KEYS),
+            SECTION_LIMITS: (*CONTRACT_SPEED_KEYS, *JUDGING_KEYS),
         }
         if self._has_account:
             sections[SECTION_POSTING] = POSTING_KEYS
@@ -583,6 +634,8 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                     label=(
                         f"{server.sponsor}, {server.name} ({server.country}, "
                         f"{server.distance_km:.0f} km)"
+                        if server.distance_km is not None
+                        else f"{server.sponsor}, {server.name} ({server.country})"
                     ),
                 )
                 for server in servers
@@ -604,7 +657,13 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
             ),
             **_numbers(TESTING_KEYS[2:]),
         }
-        limits = {**_numbers(PLAN_KEYS, required=False), **_numbers(JUDGING_KEYS)}
+        limits = {
+            **_numbers(CONTRACT_SPEED_KEYS, required=False),
+            probatio.Optional(CONF_USE_CONTRACT_MINIMUM, default=False): (
+                BooleanSelector()
+            ),
+            **_numbers(JUDGING_KEYS),
+        }
         schema: dict[Any, Any] = {
             probatio.Required(SECTION_TESTING): section(probatio.Schema(testing)),
             probatio.Required(SECTION_LIMITS): section(probatio.Schema(limits)),

@@ -17,8 +17,22 @@ DOMAIN: Final = "isp_watch"
 # Config entry data: who the ISP is and which uplink is measured.
 CONF_ISP_NAME: Final = "isp_name"
 CONF_ISP_HANDLE: Final = "isp_handle"
-CONF_PLAN_DOWNLOAD: Final = "plan_download"
-CONF_PLAN_UPLOAD: Final = "plan_upload"
+# The speeds the contract states, per direction (Regulation (EU) 2015/2120, Art.
+# 4(1)(d)); each optional. The maximum is the advertised speed, once called the plan.
+CONF_CONTRACT_MAXIMUM_DOWNLOAD: Final = "contract_maximum_download"
+CONF_CONTRACT_NORMAL_DOWNLOAD: Final = "contract_normally_available_download"
+CONF_CONTRACT_MINIMUM_DOWNLOAD: Final = "contract_minimum_download"
+CONF_CONTRACT_MAXIMUM_UPLOAD: Final = "contract_maximum_upload"
+CONF_CONTRACT_NORMAL_UPLOAD: Final = "contract_normally_available_upload"
+CONF_CONTRACT_MINIMUM_UPLOAD: Final = "contract_minimum_upload"
+CONTRACT_SPEED_KEYS: Final = (
+    CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+    CONF_CONTRACT_NORMAL_DOWNLOAD,
+    CONF_CONTRACT_MINIMUM_DOWNLOAD,
+    CONF_CONTRACT_MAXIMUM_UPLOAD,
+    CONF_CONTRACT_NORMAL_UPLOAD,
+    CONF_CONTRACT_MINIMUM_UPLOAD,
+)
 CONF_SOURCE_ADDRESS: Final = "source_address"
 
 # Config entry data: the X account that posts (absent when no account was added).
@@ -106,8 +120,7 @@ SPEED_RANGE: Final = NumberRange(minimum=0.1, maximum=10_000, step=None, unit="M
 PING_RANGE: Final = NumberRange(minimum=1, maximum=10_000, step=None, unit="ms")
 NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
     {
-        CONF_PLAN_DOWNLOAD: SPEED_RANGE,
-        CONF_PLAN_UPLOAD: SPEED_RANGE,
+        **dict.fromkeys(CONTRACT_SPEED_KEYS, SPEED_RANGE),
         CONF_MIN_DOWNLOAD: SPEED_RANGE,
         CONF_MIN_UPLOAD: SPEED_RANGE,
         CONF_MAX_PING: PING_RANGE,
@@ -144,3 +157,25 @@ POST_RETRY_MAX: Final = timedelta(minutes=30)
 # History kept for "slow over several tests": whichever of the two keeps more.
 HISTORY_MIN_AGE: Final = timedelta(days=7)
 HISTORY_MIN_COUNT: Final = 500
+
+# Stores read record by record: what cannot be read is kept in a side file, and a
+# repair issue of the store's own says so.
+HISTORY_STORE: Final = "history"
+OUTBOX_STORE: Final = "outbox"
+UNREADABLE_ISSUES: Final[Mapping[str, str]] = MappingProxyType(
+    {HISTORY_STORE: "unreadable_history", OUTBOX_STORE: "unreadable_outbox"}
+)
+
+# --- Contract speeds and monthly compliance -------------------------------------------
+# Version 2 of the config entry stores the contract's speeds under CONTRACT_SPEED_KEYS;
+# version 1 knew only the plan, which is the contract's maximum.
+CONFIG_ENTRY_VERSION: Final = 2
+LEGACY_PLAN_KEYS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "plan_download": CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+        "plan_upload": CONF_CONTRACT_MAXIMUM_UPLOAD,
+    }
+)
+# Not stored: a one-time shortcut in the options that copies the contract's minimum
+# speeds into the user's own minimums.
+CONF_USE_CONTRACT_MINIMUM: Final = "use_contract_minimum"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING, Any, override
@@ -16,7 +16,14 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .const import BYTES_PER_GB, DOMAIN, HISTORY_MIN_AGE, HISTORY_MIN_COUNT
+from .compliance import Direction, MonthlyCompliance, Sample, monthly_compliance
+from .const import (
+    BYTES_PER_GB,
+    DOMAIN,
+    HISTORY_MIN_AGE,
+    HISTORY_MIN_COUNT,
+    HISTORY_STORE,
+)
 from .data import IspWatchSettings
 from .evaluation import (
     LineState,
@@ -31,9 +38,11 @@ from .models import (
     Measurement,
     TestFailure,
     TestOutcome,
+    UnreadableRecord,
     outcome_from_dict,
+    read_records,
 )
-from .repairs import async_set_issue
+from .repairs import async_keep_unreadable, async_set_issue
 from .speedtest_client import SpeedTestClient, SpeedTestSettings
 
 if TYPE_CHECKING:
@@ -52,7 +61,25 @@ SERVICE_UNAVAILABLE_ISSUE_AFTER = 3
 
 def history_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """The store that keeps an entry's test history across restarts."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.history")
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.{HISTORY_STORE}")
+
+
+def _clamp_to(now: datetime, history: list[TestOutcome]) -> list[TestOutcome]:
+    """The history with tests stamped after `now` moved back to end at `now`.
+
+    A clock that was ahead when they ran (skew, a wrong NTP answer) would otherwise
+    hold the next test back until that future moment and keep them as evidence for
+    as long.
+    """
+    clamped: list[TestOutcome] = []
+    for outcome in history:
+        ahead = outcome.finished - now
+        if ahead <= timedelta(0):
+            clamped.append(outcome)
+            continue
+        _LOGGER.warning("A stored test ends %s from now; moved back to now", ahead)
+        clamped.append(replace(outcome, started=outcome.started - ahead, finished=now))
+    return clamped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +96,30 @@ class LineSnapshot:
     def last_test_failed(self) -> bool:
         """Whether the most recent test produced no valid measurement."""
         return isinstance(self.last_outcome, TestFailure)
+
+
+def compliance_sample(outcome: TestOutcome) -> Sample | None:
+    """A test as compliance judges it; None for what never was a speed test.
+
+    A test whose numbers were found untrustworthy is a test that does not count; a
+    test that could not run (no server, no connection) says nothing about the speed.
+    """
+    if isinstance(outcome, Measurement):
+        return Sample(
+            started=outcome.started,
+            finished=outcome.finished,
+            download_mbps=outcome.download_mbps,
+            upload_mbps=outcome.upload_mbps,
+        )
+    if outcome.kind is FailureKind.INVALID_RESULT:
+        return Sample(
+            started=outcome.started,
+            finished=outcome.finished,
+            download_mbps=0.0,
+            upload_mbps=0.0,
+            counted=False,
+        )
+    return None
 
 
 class SpeedTestFailedError(HomeAssistantError):
@@ -107,11 +158,30 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._user_requested = False
 
     async def async_load(self) -> None:
-        """Restore the history, so the entities show the last results at once."""
-        stored = await self._store.async_load()
+        """Restore the history, so the entities show the last results at once.
+
+        A record that cannot be read (a newer version's, a damaged one) is set aside
+        in a side file and reported; the rest loads.
+        """
+        stored: Any = await self._store.async_load()
+        unreadable: list[UnreadableRecord] = []
         if stored:
-            self.history = [outcome_from_dict(item) for item in stored["history"]]
-            self._total_bytes = int(stored["total_bytes"])
+            if not isinstance(stored, dict):
+                stored = {"history": stored}
+            history, unreadable = read_records(
+                stored.get("history", []), outcome_from_dict
+            )
+            self.history = _clamp_to(dt_util.utcnow(), history)
+            total = stored.get("total_bytes")
+            if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+                self._total_bytes = total
+            else:
+                self._total_bytes = sum(
+                    item.bytes_received + item.bytes_sent for item in self.history
+                )
+        await async_keep_unreadable(
+            self.hass, self.config_entry, HISTORY_STORE, unreadable
+        )
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback
@@ -208,11 +278,13 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
     async def _record(self, outcome: TestOutcome) -> None:
         """Keep the outcome and persist it before anyone acts on it."""
         now = outcome.finished
-        # Keep the whole month too, so the monthly data budget sees every test.
+        # Keep the whole month too, so the monthly data budget (a UTC month) and the
+        # monthly compliance (a local month) see every test.
+        month_start = min(start_of_month(now), start_of_month(dt_util.as_local(now)))
         self.history = prune_history(
             [*self.history, outcome],
             now,
-            min_age=max(HISTORY_MIN_AGE, now - start_of_month(now)),
+            min_age=max(HISTORY_MIN_AGE, now - month_start),
             min_count=HISTORY_MIN_COUNT,
         )
         self._total_bytes += outcome.bytes_received + outcome.bytes_sent
@@ -242,6 +314,22 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             line=line,
             total_bytes=self._total_bytes,
             month_bytes=data_used_since(self.history, start_of_month(now)),
+        )
+
+    def monthly_compliance(
+        self, direction: Direction, now: datetime
+    ) -> MonthlyCompliance:
+        """How the line kept to the contract this month, in Home Assistant's zone."""
+        return monthly_compliance(
+            (
+                sample
+                for item in self.history
+                if (sample := compliance_sample(item)) is not None
+            ),
+            self.settings.contract.speeds(direction),
+            direction,
+            now,
+            dt_util.get_default_time_zone(),
         )
 
     def _over_data_budget(self, now: datetime) -> bool:

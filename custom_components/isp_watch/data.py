@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 from homeassistant.config_entries import ConfigEntry
 
+from .compliance import Contract, ContractField, ContractSpeeds, Direction
 from .const import (
     BYTES_PER_GB,
     CONF_CONFIRM_DELAY,
+    CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+    CONF_CONTRACT_MAXIMUM_UPLOAD,
+    CONF_CONTRACT_MINIMUM_DOWNLOAD,
+    CONF_CONTRACT_MINIMUM_UPLOAD,
+    CONF_CONTRACT_NORMAL_DOWNLOAD,
+    CONF_CONTRACT_NORMAL_UPLOAD,
     CONF_DRY_RUN,
     CONF_EVALUATION_WINDOW,
     CONF_MAX_CONFIRM_TESTS,
@@ -44,6 +51,35 @@ if TYPE_CHECKING:
     from .coordinator import IspWatchCoordinator
     from .tweet_sender import TweetSender
 
+# Where each contract speed is stored.
+CONTRACT_KEYS: Mapping[Direction, Mapping[ContractField, str]] = {
+    Direction.DOWNLOAD: {
+        ContractField.MAXIMUM: CONF_CONTRACT_MAXIMUM_DOWNLOAD,
+        ContractField.NORMALLY_AVAILABLE: CONF_CONTRACT_NORMAL_DOWNLOAD,
+        ContractField.MINIMUM: CONF_CONTRACT_MINIMUM_DOWNLOAD,
+    },
+    Direction.UPLOAD: {
+        ContractField.MAXIMUM: CONF_CONTRACT_MAXIMUM_UPLOAD,
+        ContractField.NORMALLY_AVAILABLE: CONF_CONTRACT_NORMAL_UPLOAD,
+        ContractField.MINIMUM: CONF_CONTRACT_MINIMUM_UPLOAD,
+    },
+}
+
+
+def contract_speeds(values: Mapping[str, Any], direction: Direction) -> ContractSpeeds:
+    """One direction's contract speeds from entry data or a form; absent is None."""
+    keys = CONTRACT_KEYS[direction]
+
+    def read(field: ContractField) -> float | None:
+        value = values.get(keys[field])
+        return None if value is None else float(value)
+
+    return ContractSpeeds(
+        maximum_mbps=read(ContractField.MAXIMUM),
+        normally_available_mbps=read(ContractField.NORMALLY_AVAILABLE),
+        minimum_mbps=read(ContractField.MINIMUM),
+    )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IspWatchSettings:
@@ -60,6 +96,7 @@ class IspWatchSettings:
     """0: no budget."""
     outbox: OutboxPolicy
     dry_run: bool
+    contract: Contract
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], options: Mapping[str, Any]) -> Self:
@@ -110,6 +147,10 @@ class IspWatchSettings:
                 backoff_max=POST_RETRY_MAX,
             ),
             dry_run=bool(options[CONF_DRY_RUN]),
+            contract=Contract(
+                download=contract_speeds(data, Direction.DOWNLOAD),
+                upload=contract_speeds(data, Direction.UPLOAD),
+            ),
         )
 
     @classmethod

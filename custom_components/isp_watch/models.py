@@ -9,16 +9,22 @@ hints (datetimes as ISO 8601 with their offset, dates as ISO 8601, durations as 
 enums by value, nested dataclasses as objects, tuples and lists as arrays), so a new
 field needs no hand-written conversion in two directions. A field marked TRANSIENT is
 neither written nor read: it takes its default when read back.
+
+Reading is strict about what a value is: a number must be a finite number (JSON writers
+turn NaN into null), a moment must name its time zone, a text must be text. Stored
+files and the runner's answers come from outside, and one bad value must be refused
+where it enters, not deep inside the evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 import functools
+import math
 import types
 from typing import (
     Any,
@@ -42,8 +48,7 @@ class Stored:
 
     Reading is lenient where old files need it: a field missing from the stored data
     takes its default, and an optional field without a default reads as None. Keys
-    that are not fields are ignored. Reading is strict about values: a number must be
-    a JSON number (not a boolean or a string), and a stored time must carry its offset.
+    that are not fields are ignored.
     """
 
     __slots__ = ()
@@ -96,58 +101,73 @@ def from_json(hint: Any, value: Any) -> Any:
     if origin is Union or origin is types.UnionType:
         return _from_union(get_args(hint), value)
     if origin is tuple or origin is list:
-        if not isinstance(value, list):
-            raise TypeError(f"not a list: {value!r}")
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
         item_hint = get_args(hint)[0]
-        return origin(from_json(item_hint, item) for item in value)
+        items = [from_json(item_hint, item) for item in value]
+        return tuple(items) if origin is tuple else items
     if hint is Any:
         return value
     if isinstance(hint, type):
-        return _from_json_type(hint, value)
+        if dataclasses.is_dataclass(hint):
+            return _from_fields(hint, value)
+        if issubclass(hint, datetime):
+            return _moment(value)
+        if issubclass(hint, date):
+            if not isinstance(value, str):
+                raise TypeError(f"expected a date, got {type(value).__name__}")
+            return date.fromisoformat(value)
+        if issubclass(hint, timedelta):
+            return timedelta(seconds=_primitive(float, value))
+        if issubclass(hint, Enum):
+            return hint(value)
+        if hint in (int, float, str, bool):
+            return _primitive(hint, value)
     raise TypeError(f"no stored form for {hint!r}")
 
 
-def _from_json_type(hint: type, value: Any) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _from_fields(hint, value)
-    if issubclass(hint, Enum):
-        return hint(value)
-    if issubclass(hint, datetime):
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            # Stored times were written with their offset; a naive one would be
-            # read in whatever zone the host has now.
-            raise ValueError(f"stored time has no time zone: {value!r}")
-        return moment
-    if issubclass(hint, date):
-        return date.fromisoformat(value)
-    if issubclass(hint, timedelta):
-        return timedelta(seconds=_number(float, value))
-    if hint is int or hint is float:
-        return _number(hint, value)
-    if hint is str or hint is bool:
-        if not isinstance(value, hint):
-            raise TypeError(f"not a {hint.__name__}: {value!r}")
+def _moment(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a time, got {type(value).__name__}")
+    moment = datetime.fromisoformat(value)
+    # A moment without a zone cannot be compared with the UTC times of everything else.
+    if moment.utcoffset() is None:
+        raise ValueError(f"time without a time zone: {value!r}")
+    return moment
+
+
+def _primitive(hint: type, value: Any) -> Any:
+    # bool is an int in Python, but true is no count of bytes.
+    if hint is bool or isinstance(value, bool):
+        if hint is bool and isinstance(value, bool):
+            return value
+    elif hint is float and isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return float(value)
+    elif isinstance(value, hint):
         return value
-    raise TypeError(f"no stored form for {hint!r}")
-
-
-def _number[N: (int, float)](hint: type[N], value: Any) -> N:
-    # bool is an int to Python, but true is no number in a stored file.
-    allowed = int if hint is int else int | float
-    if isinstance(value, bool) or not isinstance(value, allowed):
-        raise TypeError(f"not a number: {value!r}")
-    return hint(value)
+    raise TypeError(f"expected {hint.__name__}, got {type(value).__name__}")
 
 
 def _from_union(arms: tuple[Any, ...], value: Any) -> Any:
     if value is None and type(None) in arms:
         return None
+    # An optional number that is not finite is unknown: a NaN from outside is dropped.
+    if (
+        isinstance(value, float)
+        and not math.isfinite(value)
+        and type(None) in arms
+        and float in arms
+    ):
+        return None
     present = [arm for arm in arms if arm is not type(None)]
     if len(present) == 1:
         return from_json(present[0], value)
     # Several stored classes: the stored "type" says which.
-    tag = value["type"]
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    tag = value.get("type")
     for arm in present:
         if getattr(arm, "stored_type", None) == tag:
             return from_json(arm, value)
@@ -156,7 +176,7 @@ def _from_union(arms: tuple[Any, ...], value: Any) -> Any:
 
 def _from_fields(cls: Any, data: Any) -> Any:
     if not isinstance(data, Mapping):
-        raise TypeError(f"not an object: {data!r}")
+        raise TypeError(f"expected an object, got {type(data).__name__}")
     hints = _field_hints(cls)
     values: dict[str, Any] = {}
     for field in _stored_fields(cls):
@@ -216,7 +236,8 @@ class TestServer(Stored):
     name: str
     sponsor: str
     country: str
-    distance_km: float
+    distance_km: float | None = None
+    """None when speedtest.net's coordinates gave no distance (a NaN, say)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +284,39 @@ def outcome_from_dict(data: Mapping[str, Any]) -> TestOutcome:
         KeyError, TypeError, ValueError: The data is neither.
     """
     return cast("TestOutcome", from_json(TestOutcome, data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreadableRecord:
+    """A stored record that could not be read, as it was, and why."""
+
+    record: Any
+    problem: str
+
+
+def read_records[ItemT](
+    records: Any, read: Callable[[Any], ItemT]
+) -> tuple[list[ItemT], list[UnreadableRecord]]:
+    """Read each record on its own: one that does not fit is set aside, not fatal."""
+    if not isinstance(records, list):
+        return [], [UnreadableRecord(record=records, problem="not a list of records")]
+    readable: list[ItemT] = []
+    unreadable: list[UnreadableRecord] = []
+    for record in records:
+        try:
+            readable.append(read(record))
+        except (KeyError, TypeError, ValueError) as error:
+            unreadable.append(
+                UnreadableRecord(record=record, problem=describe_problem(error))
+            )
+    return readable, unreadable
+
+
+def describe_problem(error: Exception) -> str:
+    """A short English description of why a record could not be read."""
+    if isinstance(error, KeyError):
+        return f"missing {error}"
+    return str(error)[:200]
 
 
 class PostResult(StrEnum):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Self
 import uuid
 
-from .models import PostOutcome, PostResult, Stored
+from .models import PostOutcome, PostResult, Stored, UnreadableRecord, read_records
 
 # The daily cap counts posts over a sliding 24 hours; X refuses identical text within
 # about as long, which is what posted_recently() is for.
@@ -97,17 +97,32 @@ class Outbox:
         self.in_flight: str | None = None
 
     @classmethod
-    def from_dict(cls, policy: OutboxPolicy, data: Mapping[str, Any]) -> Self:
-        """Restore a persisted outbox under the current policy."""
+    def restore(
+        cls, policy: OutboxPolicy, data: Any
+    ) -> tuple[Self, list[UnreadableRecord]]:
+        """Restore a persisted outbox under the current policy.
+
+        Each post is read on its own: one that cannot be read is returned apart, and
+        the others are restored.
+        """
         outbox = cls(policy)
-        outbox.items = [OutboxItem.from_dict(item) for item in data.get("items", [])]
-        outbox.sent = sorted(
-            (SentPost.from_dict(post) for post in data.get("sent", [])),
-            key=lambda post: post.sent_at,
+        if not isinstance(data, Mapping):
+            return outbox, [UnreadableRecord(record=data, problem="not an outbox")]
+        outbox.items, unreadable = read_records(
+            data.get("items", []), OutboxItem.from_dict
         )
-        outbox.paused_reason = data.get("paused_reason")
-        outbox.last_error = data.get("last_error")
-        return outbox
+        sent, unreadable_sent = read_records(data.get("sent", []), SentPost.from_dict)
+        outbox.sent = sorted(sent, key=lambda post: post.sent_at)
+        unreadable += unreadable_sent
+        for key in ("paused_reason", "last_error"):
+            value = data.get(key)
+            if value is None or isinstance(value, str):
+                setattr(outbox, key, value)
+            else:
+                unreadable.append(
+                    UnreadableRecord(record={key: value}, problem=f"{key} is not text")
+                )
+        return outbox, unreadable
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe form of everything that must survive a restart."""
@@ -133,6 +148,11 @@ class Outbox:
         ]
         self._remove(dropped)
         return item, dropped
+
+    def withdraw(self, item: OutboxItem) -> None:
+        """Take back a post that was queued but could not be stored."""
+        if item.id != self.in_flight:
+            self._remove([item])
 
     def expire(self, now: datetime) -> list[OutboxItem]:
         """Remove posts too old to be worth sending late, and forget old posts."""

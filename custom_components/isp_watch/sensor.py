@@ -14,15 +14,24 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     EntityCategory,
     UnitOfDataRate,
     UnitOfInformation,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
+from .compliance import (
+    ContractField,
+    ContractSpeeds,
+    Direction,
+    MonthlyCompliance,
+    next_month_start,
+)
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
@@ -169,6 +178,9 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         IspWatchSensor(coordinator, description) for description in SENSORS
     ]
+    entities.extend(
+        ComplianceSensor(coordinator, description) for description in COMPLIANCE_SENSORS
+    )
     if (sender := entry.runtime_data.sender) is not None:
         entities.append(OutboxSensor(sender, OUTBOX))
     async_add_entities(entities)
@@ -232,3 +244,175 @@ class OutboxSensor(IspWatchEntity[TweetSender], SensorEntity):
                 else None
             ),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplianceSensorDescription(SensorEntityDescription):
+    """A monthly compliance figure of one direction, and the speed it rests on."""
+
+    direction: Direction
+    contract_field: ContractField
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Figure:
+    """How a figure is read from the month, and the contract speed it judges by."""
+
+    value_fn: Callable[[MonthlyCompliance], float | int | None]
+    # Shares only: how many tests reached the speed.
+    count_fn: Callable[[MonthlyCompliance], int | None] | None
+    speed_fn: Callable[[ContractSpeeds], float | None]
+
+
+_FIGURES: dict[ContractField, _Figure] = {
+    ContractField.MAXIMUM: _Figure(
+        value_fn=lambda month: _percent(month.reached_maximum_percent),
+        count_fn=lambda month: month.reached_maximum,
+        speed_fn=lambda speeds: speeds.maximum_mbps,
+    ),
+    ContractField.NORMALLY_AVAILABLE: _Figure(
+        value_fn=lambda month: _percent(month.reached_normally_available_percent),
+        count_fn=lambda month: month.reached_normally_available,
+        speed_fn=lambda speeds: speeds.normally_available_mbps,
+    ),
+    ContractField.MINIMUM: _Figure(
+        value_fn=lambda month: month.below_minimum,
+        count_fn=None,
+        speed_fn=lambda speeds: speeds.minimum_mbps,
+    ),
+}
+_SHARE: dict[str, Any] = {
+    "native_unit_of_measurement": PERCENTAGE,
+    "state_class": SensorStateClass.MEASUREMENT,
+    "suggested_display_precision": 0,
+}
+_COUNT: dict[str, Any] = {
+    "native_unit_of_measurement": "tests",
+    "state_class": SensorStateClass.MEASUREMENT,
+}
+
+COMPLIANCE_SENSORS: tuple[ComplianceSensorDescription, ...] = (
+    ComplianceSensorDescription(
+        key="download_reaching_maximum",
+        translation_key="download_reaching_maximum",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.MAXIMUM,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="download_reaching_normally_available",
+        translation_key="download_reaching_normally_available",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.NORMALLY_AVAILABLE,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="download_below_minimum",
+        translation_key="download_below_minimum",
+        direction=Direction.DOWNLOAD,
+        contract_field=ContractField.MINIMUM,
+        **_COUNT,
+    ),
+    ComplianceSensorDescription(
+        key="upload_reaching_maximum",
+        translation_key="upload_reaching_maximum",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.MAXIMUM,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="upload_reaching_normally_available",
+        translation_key="upload_reaching_normally_available",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.NORMALLY_AVAILABLE,
+        **_SHARE,
+    ),
+    ComplianceSensorDescription(
+        key="upload_below_minimum",
+        translation_key="upload_below_minimum",
+        direction=Direction.UPLOAD,
+        contract_field=ContractField.MINIMUM,
+        **_COUNT,
+    ),
+)
+
+
+class ComplianceSensor(IspWatchEntity, SensorEntity):
+    """How this calendar month's tests kept to one of the contract's speeds.
+
+    Replayed from the stored history at every update, so it survives restarts; a
+    timer at local midnight on the first starts the new month even without a test.
+    """
+
+    entity_description: ComplianceSensorDescription
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the coordinator, and the month's end."""
+        await super().async_added_to_hass()
+        self._track_month_end()
+
+    @callback
+    def _track_month_end(self) -> None:
+        @callback
+        def month_ended(_now: datetime) -> None:
+            self._track_month_end()
+            self.async_write_ha_state()
+
+        self.async_on_remove(
+            async_track_point_in_utc_time(
+                self.hass,
+                month_ended,
+                next_month_start(dt_util.utcnow(), dt_util.get_default_time_zone()),
+            )
+        )
+
+    @property
+    def _contract_speed(self) -> float | None:
+        description = self.entity_description
+        speeds = self.coordinator.settings.contract.speeds(description.direction)
+        return _FIGURES[description.contract_field].speed_fn(speeds)
+
+    @property
+    def _month(self) -> MonthlyCompliance:
+        return self.coordinator.monthly_compliance(
+            self.entity_description.direction, dt_util.utcnow()
+        )
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable while the contract does not state the speed it judges by."""
+        return self._contract_speed is not None and super().available
+
+    @property
+    @override
+    def native_value(self) -> float | int | None:
+        """The month's figure; unknown before the month's first counted test."""
+        return _FIGURES[self.entity_description.contract_field].value_fn(self._month)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The counts behind the figure, the month, and its first and last test."""
+        month = self._month
+        attributes: dict[str, Any] = {
+            "contract_speed": self._contract_speed,
+            "month": f"{month.month_start:%Y-%m}",
+            "tests": month.tests,
+            "tests_not_counted": month.excluded,
+            "first_test": _iso(month.first_test),
+            "last_test": _iso(month.last_test),
+        }
+        count_fn = _FIGURES[self.entity_description.contract_field].count_fn
+        if count_fn is not None:
+            attributes["tests_reaching"] = count_fn(month)
+        return attributes
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

@@ -45,6 +45,7 @@ import gzip
 import http.client
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -486,12 +487,15 @@ class Runner:
 
 def server_info(server: dict[str, Any]) -> dict[str, Any]:
     """The server fields worth keeping."""
+    # speedtest-cli computes the distance from the coordinates speedtest.net sends;
+    # lat="nan" makes it NaN, which is no distance, not a reason to fail the test.
+    distance = float(server.get("d", 0.0))
     return {
         "id": int(server["id"]),
         "name": str(server.get("name", "")),
         "sponsor": str(server.get("sponsor", "")),
         "country": str(server.get("country", "")),
-        "distance_km": round(float(server.get("d", 0.0)), 1),
+        "distance_km": round(distance, 1) if math.isfinite(distance) else None,
     }
 
 

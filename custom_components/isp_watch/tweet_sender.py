@@ -9,12 +9,14 @@ import re
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
+from homeassistant.util.file import WriteError
+from homeassistant.util.json import SerializationError
 
 from .const import (
     CONF_ACCESS_TOKEN,
@@ -24,11 +26,12 @@ from .const import (
     CONF_ISP_HANDLE,
     CONF_X_USERNAME,
     DOMAIN,
+    OUTBOX_STORE,
     X_CREDENTIAL_KEYS,
 )
-from .models import PostOutcome, PostResult
+from .models import PostOutcome, PostResult, UnreadableRecord
 from .outbox import Outbox, OutboxItem
-from .repairs import async_set_issue
+from .repairs import async_keep_unreadable, async_set_issue
 from .tweet_length import MAX_WEIGHTED_LENGTH, check_message, weighted_length
 from .x_client import REQUEST_DEADLINE, XClient, XCredentials
 
@@ -49,9 +52,36 @@ ISSUES_BY_RESULT = {
 }
 
 
-def outbox_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+class OutboxStore(Store[dict[str, Any]]):
+    """A store that tells whether its last write reached the disk.
+
+    Home Assistant's Store logs a failed write and carries on; a post that was not
+    written must not be reported as queued.
+    """
+
+    write_error: Exception | None = None
+
+    @override
+    async def _async_write_data(self, data: dict[str, Any]) -> None:
+        try:
+            await super()._async_write_data(data)
+        except (SerializationError, WriteError) as error:
+            self.write_error = error
+            raise
+        self.write_error = None
+
+
+def outbox_store(hass: HomeAssistant, entry_id: str) -> OutboxStore:
     """The store that keeps an entry's queued posts across restarts."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.outbox")
+    return OutboxStore(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.{OUTBOX_STORE}")
+
+
+def _describe(error: Exception) -> str:
+    """What the system said about a failed write, without a path."""
+    cause = error.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return type(error).__name__
 
 
 def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
@@ -103,8 +133,12 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
     async def async_load(self) -> None:
         """Restore queued posts and send what is due."""
         stored = await self._store.async_load()
+        unreadable: list[UnreadableRecord] = []
         if stored:
-            self.data = Outbox.from_dict(self.policy, stored)
+            self.data, unreadable = Outbox.restore(self.policy, stored)
+        await async_keep_unreadable(
+            self.hass, self.config_entry, OUTBOX_STORE, unreadable
+        )
         # A reload follows a reauth or a changed account: the reason for a pause may be
         # gone, and one attempt tells.
         self.outbox.resume()
@@ -129,18 +163,35 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         return self.outbox
 
     def compose(self, message: str, now: datetime) -> str:
-        """The text that will be posted: addressed to the ISP, never a duplicate."""
+        """The text that will be posted: addressed to the ISP, never a duplicate.
+
+        Raises:
+            ServiceValidationError: The same text was asked for within the minute.
+        """
         text = message.strip()
         if self._handle and not re.search(
             rf"(?<!\w)@{re.escape(self._handle)}\b", text, re.IGNORECASE
         ):
             text = f"@{self._handle} {text}"
-        if self.outbox.posted_recently(text, now) or any(
-            item.text == text for item in self.outbox.items
-        ):
+        if self._known(text, now):
             # X refuses identical text; the local time says when it was asked for.
-            text = f"{text} ({dt_util.as_local(now):%H:%M})"
+            time = f"{dt_util.as_local(now):%H:%M}"
+            text = f"{text} ({time})"
+            if self._known(text, now):
+                # Asked for again within the minute: X would drop it as a duplicate
+                # without publishing it, so the caller hears it now.
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="tweet_duplicate",
+                    translation_placeholders={"time": time},
+                )
         return text
+
+    def _known(self, text: str, now: datetime) -> bool:
+        """Whether this text is queued or went out recently."""
+        return self.outbox.posted_recently(text, now) or any(
+            item.text == text for item in self.outbox.items
+        )
 
     async def async_queue(self, message: str) -> OutboxItem:
         """Persist a post; it goes out when cooldown, cap and X allow."""
@@ -173,6 +224,16 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
             )
         self._log_expired(self.outbox.expire(now))
         await self._save()
+        if (error := self._store.write_error) is not None:
+            # Only what is on disk survives a restart: the caller must know, and a
+            # post taken back can be asked for again without a duplicate.
+            self.outbox.withdraw(item)
+            self.async_set_updated_data(self.outbox)
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="tweet_not_stored",
+                translation_placeholders={"error": _describe(error)},
+            )
         self._schedule()
         return item
 

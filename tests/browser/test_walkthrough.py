@@ -17,7 +17,7 @@ from tests.browser import ui
 from tests.browser.conftest import HomeAssistantServer
 
 ISP_NAME = "Example ISP"
-PLAN = {"plan_download": "100", "plan_upload": "40"}
+PLAN = {"contract_maximum_download": "100", "contract_maximum_upload": "40"}
 LIMITS = {"min_download": "30", "min_upload": "10", "max_ping": "100"}
 # The fake line measures about 40 Mbit/s down: a minimum of 50 makes it slow.
 SLOW_MINIMUM = "50"
@@ -132,7 +132,7 @@ def test_options_refuse_a_minimum_above_the_plan(page: Page) -> None:
             ui.error_text(
                 "options",
                 "download_above_plan",
-                plan_download=PLAN["plan_download"],
+                contract_maximum_download=PLAN["contract_maximum_download"],
             )
         )
     ).to_be_visible()
