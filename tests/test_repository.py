@@ -271,6 +271,73 @@ def test_exceptions_and_issues_are_translated() -> None:
         assert "description" in issue
 
 
+# The languages ISP Watch ships besides English.
+LANGUAGES = ("de", "es", "fr", "nl")
+# English texts that are the same word in some of those languages, so an unchanged
+# copy is not a sign of a text left untranslated.
+SAME_IN_OTHER_LANGUAGES = frozenset({"Download", "Internet", "Ping", "Upload"})
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _texts(node: dict[str, Any], path: str = "") -> dict[str, str]:
+    """Every text of a translation file, by its dotted key."""
+    texts: dict[str, str] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            texts |= _texts(value, f"{path}{key}.")
+        else:
+            texts[f"{path}{key}"] = value
+    return texts
+
+
+def _language(language: str) -> dict[str, str]:
+    path = INTEGRATION / "translations" / f"{language}.json"
+    return _texts(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_every_shipped_language_has_a_file() -> None:
+    """Exactly English and the shipped languages have translation files."""
+    files = {path.stem for path in (INTEGRATION / "translations").glob("*.json")}
+    assert files == {"en", *LANGUAGES}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_has_every_english_key(language: str) -> None:
+    """A language translates every text of en.json, and nothing en.json lacks."""
+    english = _texts(TRANSLATIONS)
+    translated = _language(language)
+    assert sorted(set(english) - set(translated)) == [], "untranslated keys"
+    assert sorted(set(translated) - set(english)) == [], "keys en.json lacks"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_keeps_the_placeholders(language: str) -> None:
+    """Each text has the same {placeholders} as its English text, each as often."""
+    english = _texts(TRANSLATIONS)
+    differing = {
+        key: text
+        for key, text in _language(language).items()
+        if key in english
+        and sorted(PLACEHOLDER.findall(text))
+        != sorted(PLACEHOLDER.findall(english[key]))
+    }
+    assert differing == {}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_texts_are_translated(language: str) -> None:
+    """No text is empty, and none is a copy of the English one left behind."""
+    english = _texts(TRANSLATIONS)
+    translated = _language(language)
+    assert [key for key, text in translated.items() if not text.strip()] == []
+    copies = [
+        key
+        for key, text in translated.items()
+        if text == english.get(key) and text not in SAME_IN_OTHER_LANGUAGES
+    ]
+    assert copies == []
+
+
 def test_services_are_consistent() -> None:
     """services.yaml, its translations and its icons name the same services."""
     services_file = INTEGRATION / "services.yaml"

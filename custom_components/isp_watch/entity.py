@@ -34,6 +34,5 @@ class IspWatchEntity[
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.data[CONF_ISP_NAME],
             manufacturer="ISP Watch",
-            model="Internet connection",
             entry_type=DeviceEntryType.SERVICE,
         )

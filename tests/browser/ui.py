@@ -9,16 +9,21 @@ field by that label, through every shadow root, the way a user finds it by readi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 import json
 from pathlib import Path
 import re
 from typing import Any
 
+import hass_frontend
 from playwright.sync_api import Locator, Page, Playwright, expect
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-TRANSLATIONS = ROOT / "custom_components" / "isp_watch" / "translations" / "en.json"
+TRANSLATIONS = ROOT / "custom_components" / "isp_watch" / "translations"
+# Home Assistant's frontend ships its own texts as <language>-<hash>.json; those of the
+# settings panel lie apart, in config/.
+FRONTEND_TRANSLATIONS = Path(hass_frontend.where()) / "static" / "translations"
 
 # Finds form fields (ha-selector, ha-form-*) whose visible label is the selector's text
 # (a JSON string).
@@ -64,9 +69,34 @@ def register_selectors(playwright: Playwright) -> None:
     playwright.selectors.register("field", FIELD_ENGINE)
 
 
-def translations() -> dict[str, Any]:
-    """The English texts, read at test time: the forms may have changed since."""
-    return json.loads(TRANSLATIONS.read_text(encoding="utf-8"))
+def translations(language: str = "en") -> dict[str, Any]:
+    """ISP Watch's texts in a language, read at test time: forms may have changed."""
+    path = TRANSLATIONS / f"{language}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _dotted(node: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            texts |= _dotted(value, f"{prefix}{key}.")
+        else:
+            texts[f"{prefix}{key}"] = str(value)
+    return texts
+
+
+@cache
+def frontend_texts(language: str) -> dict[str, str]:
+    """Home Assistant's own texts in a language, by dotted key ("ui.common.submit")."""
+    texts: dict[str, str] = {}
+    for folder in (FRONTEND_TRANSLATIONS, FRONTEND_TRANSLATIONS / "config"):
+        (path,) = (
+            path
+            for path in folder.glob(f"{language}-*.json")
+            if re.fullmatch(rf"{re.escape(language)}-[0-9a-f]+\.json", path.name)
+        )
+        texts |= _dotted(json.loads(path.read_text(encoding="utf-8")))
+    return texts
 
 
 def field_labels(step: Mapping[str, Any]) -> dict[str, str]:
@@ -80,6 +110,21 @@ def field_labels(step: Mapping[str, Any]) -> dict[str, str]:
 def error_text(flow: str, key: str, **placeholders: str) -> str:
     """The translated error message for an error key, its placeholders filled in."""
     return str(translations()[flow]["error"][key]).format(**placeholders)
+
+
+# --- The user's language --------------------------------------------------------------
+
+
+def choose_language(page: Page, language: str, name: str) -> None:
+    """Profile → Localization → Language: the language the user sees Home Assistant in.
+
+    ``name`` is the language as the picker lists it, in that language ("Deutsch").
+    """
+    page.goto("/profile/localization")
+    page.locator("ha-language-picker ha-picker-field").click()
+    page.locator("ha-combo-box-item").filter(has_text=name).first.click()
+    settings = frontend_texts(language)["panel.config"]
+    expect(page.locator("ha-sidebar").get_by_text(settings, exact=True)).to_be_visible()
 
 
 # --- Onboarding -----------------------------------------------------------------------
@@ -189,17 +234,24 @@ def flow_dialog(page: Page) -> Locator:
 
 def integration_name() -> str:
     """The integration's name as the manifest gives it, which the UI lists."""
-    manifest = json.loads((TRANSLATIONS.parents[1] / "manifest.json").read_text())
+    manifest = json.loads((TRANSLATIONS.parent / "manifest.json").read_text())
     return str(manifest["name"])
 
 
-def start_adding_integration(page: Page) -> Locator:
+def start_adding_integration(page: Page, language: str = "en") -> Locator:
     """Settings → Devices & services → Add integration → ISP Watch: the dialog."""
+    texts = frontend_texts(language)
     page.goto("/home/overview")
-    page.locator("ha-sidebar").get_by_text("Settings", exact=True).click()
-    page.get_by_text("Devices & services", exact=True).first.click()
-    page.get_by_role("button", name="Add integration").click()
-    page.get_by_placeholder("Search for a brand name").fill(integration_name())
+    page.locator("ha-sidebar").get_by_text(texts["panel.config"], exact=True).click()
+    page.get_by_text(
+        texts["ui.panel.config.dashboard.devices.main"], exact=True
+    ).first.click()
+    page.get_by_role(
+        "button", name=texts["ui.panel.config.integrations.add_integration"]
+    ).click()
+    page.get_by_placeholder(texts["ui.panel.config.integrations.search_brand"]).fill(
+        integration_name()
+    )
     page.get_by_text(integration_name(), exact=True).click()
     return flow_dialog(page)
 
@@ -222,9 +274,10 @@ def fill_step(
         fill(dialog, labels[key], value)
 
 
-def submit(dialog: Locator) -> None:
+def submit(dialog: Locator, language: str = "en") -> None:
     """Press Submit; a button that cannot be pressed fails here."""
-    button = dialog.get_by_role("button", name="Submit")
+    text = frontend_texts(language)["ui.panel.config.integrations.config_flow.submit"]
+    button = dialog.get_by_role("button", name=text, exact=True)
     expect(button).to_be_enabled()
     button.click()
 
