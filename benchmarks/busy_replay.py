@@ -64,11 +64,10 @@ from custom_components.isp_watch.evaluation import (
     next_check,
     prune_history,
 )
-from custom_components.isp_watch.models import Measurement, TestOutcome
+from custom_components.isp_watch.models import Direction, Measurement, TestOutcome
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
     DeferralPolicy,
-    Direction,
     PreTestAction,
     RouterSample,
     TrafficReading,

@@ -26,7 +26,6 @@ from custom_components.isp_watch.compliance import (
     ContractSpeeds,
     Criterion,
     CriterionVerdict,
-    Direction,
     Sample,
     campaign_progress,
     campaign_verdict,
@@ -37,6 +36,7 @@ from custom_components.isp_watch.compliance import (
     record_test,
     start_campaign,
 )
+from custom_components.isp_watch.models import Direction
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TEST_TIME = timedelta(seconds=30)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 import socket
 import struct
@@ -678,24 +678,35 @@ def test_the_watch_survives_a_restart_mid_outage() -> None:
     assert ongoing.duration is None
 
 
+def test_a_restart_neither_repeats_ended_episodes_nor_keeps_a_pause() -> None:
+    state, _ = replay(rounds("uddu"), WATCH)
+    assert state.ended
+
+    restored = WatchState.from_dict(replace(state, paused=True).as_dict())
+
+    assert restored.ended == ()
+    assert not restored.paused
+    assert restored == replace(state, ended=())
+
+
 @pytest.mark.parametrize(
     "stored",
     [
         {},
-        {"kind": "meltdown", "start": T0.isoformat(), "start_uncertainty_s": 60},
+        {"kind": "meltdown", "start": T0.isoformat(), "start_uncertainty": 60},
         {
             "kind": "outage",
             "start": "2026-03-02T10:00:00",  # no time zone
-            "start_uncertainty_s": 60,
+            "start_uncertainty": 60,
             "end": None,
-            "end_uncertainty_s": None,
+            "end_uncertainty": None,
         },
         {
             "kind": "outage",
             "start": T0.isoformat(),
-            "start_uncertainty_s": "a minute",
+            "start_uncertainty": "a minute",
             "end": None,
-            "end_uncertainty_s": None,
+            "end_uncertainty": None,
         },
     ],
 )

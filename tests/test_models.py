@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 import json
 from typing import Any, ClassVar
 
 import pytest
 
 from custom_components.isp_watch.models import (
+    TRANSIENT,
     FailureKind,
     Measurement,
     Stored,
@@ -116,10 +118,10 @@ def test_outcomes_are_told_apart_by_their_stored_type() -> None:
 def test_a_field_type_without_stored_form_is_refused() -> None:
     @dataclass(frozen=True, slots=True, kw_only=True)
     class Unstorable(Stored):
-        span: timedelta
+        amount: Decimal
 
     with pytest.raises(TypeError, match="no stored form"):
-        Unstorable.from_dict({"span": 60})
+        Unstorable.from_dict({"amount": 60})
 
 
 SAMPLE: dict[str, Any] = {
@@ -183,3 +185,59 @@ def test_records_are_read_one_by_one() -> None:
     readable, unreadable = read_records({"not": "a list"}, SpeedTestServer.from_dict)
     assert readable == []
     assert unreadable[0].problem == "not a list of records"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span(Stored):
+    """Days, durations and state that does not outlive a restart."""
+
+    day: date
+    start: datetime
+    length: timedelta
+    busy: bool = field(default=False, metadata=TRANSIENT)
+
+
+SPAN = Span(day=date(2026, 3, 2), start=T0, length=timedelta(minutes=1, seconds=0.5))
+
+
+def test_dates_and_durations_read_back() -> None:
+    stored = _through_json(SPAN)
+
+    assert stored == {
+        "day": "2026-03-02",
+        "start": "2026-03-02T08:00:00+00:00",
+        "length": 60.5,
+    }
+    assert Span.from_dict(stored) == SPAN
+
+
+def test_a_time_keeps_its_offset() -> None:
+    berlin_summer = timezone(timedelta(hours=2))
+    span = Span(day=SPAN.day, start=T0.astimezone(berlin_summer), length=SPAN.length)
+
+    restored = Span.from_dict(_through_json(span))
+
+    assert restored.start.utcoffset() == timedelta(hours=2)
+    assert restored.start == T0
+
+
+def test_a_transient_field_is_not_kept() -> None:
+    stored = _through_json(Span(day=SPAN.day, start=T0, length=SPAN.length, busy=True))
+
+    assert "busy" not in stored
+    assert not Span.from_dict(stored | {"busy": True}).busy
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"day": "Monday"},
+        {"day": 20260302},
+        {"length": "a minute"},
+        {"length": True},
+        {"length": float("nan")},
+    ],
+)
+def test_a_damaged_day_or_duration_is_refused(damage: dict[str, Any]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Span.from_dict(_through_json(SPAN) | damage)

@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
+from custom_components.isp_watch.models import Direction
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
     DeferralPolicy,
-    Direction,
     InterfaceCounters,
     OtherTraffic,
     PreTestAction,
@@ -784,25 +784,44 @@ def test_judgement_survives_the_history_store() -> None:
     assert BusyJudgement.from_dict(stored) == judgement
     assert stored["verdict"] == "busy"
     assert stored["readings"][1] == {
+        "type": "unknown",
         "source": "router",
         "direction": "download",
-        "unknown": "unavailable",
+        "reason": "unavailable",
     }
+
+
+_STORED_OTHER = {
+    "type": "other",
+    "source": "host",
+    "direction": "upload",
+    "bytes": 1,
+    "seconds": 1,
+}
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        {"source": "modem", "direction": "download", "bytes": 1, "seconds": 1},
-        {"source": "host", "direction": "sideways", "bytes": 1, "seconds": 1},
-        {"source": "host", "direction": "upload", "bytes": 1, "seconds": 0},
-        {"source": "host", "direction": "upload", "unknown": "gremlins"},
-        {"source": "host", "direction": "upload"},
+        {key: value for key, value in _STORED_OTHER.items() if key != "type"},
+        _STORED_OTHER | {"type": "rumour"},
+        _STORED_OTHER | {"source": "modem"},
+        _STORED_OTHER | {"direction": "sideways"},
+        _STORED_OTHER | {"seconds": 0},
+        _STORED_OTHER | {"bytes": True},
+        {"type": "unknown", "source": "host", "direction": "upload", "reason": "x"},
+        {"type": "other", "source": "host", "direction": "upload"},
     ],
 )
 def test_stored_reading_that_is_not_one_is_refused(data: dict[str, object]) -> None:
-    with pytest.raises((KeyError, ValueError)):
+    with pytest.raises((KeyError, TypeError, ValueError)):
         reading_from_dict(data)
+
+
+def test_a_stored_reading_reads_back() -> None:
+    reading = _other(ROUTER, UP, 2.5)
+
+    assert reading_from_dict(json.loads(json.dumps(reading.as_dict()))) == reading
 
 
 # --- Before a scheduled test -------------------------------------------------------

@@ -36,7 +36,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 import itertools
 import math
-from typing import Any, Final
+from typing import Any, Final, Self, cast
+
+from .models import (
+    Direction as Direction,  # noqa: PLC0414 - the glue still imports it from here
+    Stored,
+    from_json,
+)
 
 # --- the regulator's rules (general ruling 99/2021) ---------------------------------
 CAMPAIGN_DAYS: Final = 3
@@ -84,13 +90,6 @@ DAY_END_MARGIN: Final = timedelta(minutes=15)
 # Speeds within this relative distance of a limit count as reaching it: exactly 90 % of
 # the maximum reaches it although 0.9 * 70 == 63.00000000000001.
 _RELATIVE_TOLERANCE: Final = 1e-9
-
-
-class Direction(StrEnum):
-    """A direction of transfer; the contract and every verdict treat each separately."""
-
-    DOWNLOAD = "download"
-    UPLOAD = "upload"
 
 
 # --- contract speeds ----------------------------------------------------------------
@@ -155,7 +154,7 @@ def contract_error(speeds: ContractSpeeds) -> ContractField | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sample:
+class Sample(Stored):
     """One speed test as compliance sees it; the glue adapts the history to it.
 
     Attributes:
@@ -172,6 +171,16 @@ class Sample:
     download_mbps: float
     upload_mbps: float
     counted: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a speed no test can measure, as damaged stored data may hold.
+
+        Raises:
+            ValueError: A speed is negative or not finite.
+        """
+        for speed in (self.download_mbps, self.upload_mbps):
+            if not math.isfinite(speed) or speed < 0:
+                raise ValueError(f"speed out of range: {speed!r}")
 
     def speed(self, direction: Direction) -> float:
         """The speed measured in one direction."""
@@ -319,7 +328,7 @@ class CampaignProblem(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Campaign:
+class Campaign(Stored):
     """A measurement campaign, as stored between restarts.
 
     The plan is not stored: it follows from the measurements, the clock and the rules
@@ -345,51 +354,15 @@ class Campaign:
     last_attempt: datetime | None = None
     problem: CampaignProblem | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The campaign as plain JSON-compatible data for the store."""
-        return {
-            "phase": self.phase.value,
-            "started": _iso(self.started),
-            "ended": _iso(self.ended),
-            "measurements": [
-                {
-                    "started": sample.started.isoformat(),
-                    "finished": sample.finished.isoformat(),
-                    "download_mbps": sample.download_mbps,
-                    "upload_mbps": sample.upload_mbps,
-                }
-                for sample in self.measurements
-            ],
-            "last_attempt": _iso(self.last_attempt),
-            "problem": None if self.problem is None else self.problem.value,
-        }
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Campaign:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """The campaign that as_dict() stored.
 
         Raises:
             ValueError: The data is not a stored campaign (damaged or foreign).
         """
         try:
-            measurements = _stored_list(data["measurements"])
-            problem = data["problem"]
-            return cls(
-                phase=CampaignPhase(data["phase"]),
-                started=_parse_time(data["started"]),
-                ended=_parse_time(data["ended"]),
-                measurements=tuple(
-                    Sample(
-                        started=_required_time(item["started"]),
-                        finished=_required_time(item["finished"]),
-                        download_mbps=_speed(item["download_mbps"]),
-                        upload_mbps=_speed(item["upload_mbps"]),
-                    )
-                    for item in measurements
-                ),
-                last_attempt=_parse_time(data["last_attempt"]),
-                problem=None if problem is None else CampaignProblem(problem),
-            )
+            return cast("Self", from_json(cls, data))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"not a stored campaign: {err!r}") from err
 
@@ -593,7 +566,7 @@ class Criterion(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CriterionVerdict:
+class CriterionVerdict(Stored):
     """One criterion judged for one direction, with the numbers behind it.
 
     Attributes:
@@ -622,7 +595,7 @@ class CriterionVerdict:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CampaignVerdict:
+class CampaignVerdict(Stored):
     """A completed campaign judged against the contract.
 
     Attributes:
@@ -637,28 +610,6 @@ class CampaignVerdict:
     deviation: bool
     first_test: datetime
     last_test: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        """The verdict as plain JSON-compatible data, for attributes and reports."""
-        return {
-            "deviation": self.deviation,
-            "first_test": self.first_test.isoformat(),
-            "last_test": self.last_test.isoformat(),
-            "criteria": [
-                {
-                    "criterion": verdict.criterion.value,
-                    "direction": verdict.direction.value,
-                    "contract_mbps": verdict.contract_mbps,
-                    "limit_mbps": verdict.limit_mbps,
-                    "deviation": verdict.deviation,
-                    "tests": verdict.tests,
-                    "tests_below": verdict.tests_below,
-                    "days": verdict.days,
-                    "days_failed": verdict.days_failed,
-                }
-                for verdict in self.criteria
-            ],
-        }
 
     def deviates(self, direction: Direction) -> bool:
         """Whether any criterion finds a deviation in one direction."""
@@ -819,34 +770,3 @@ def _local_time(day: date, wall_clock: time, tz: tzinfo) -> datetime:
 def _local_midnight(day: date, tz: tzinfo) -> datetime:
     """Local midnight at the start of `day`, in `tz`."""
     return _local_time(day, time(0), tz).astimezone(tz)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _parse_time(value: object) -> datetime | None:
-    return None if value is None else _required_time(value)
-
-
-def _required_time(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"time is not a string: {value!r}")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"time has no time zone: {value!r}")
-    return moment.astimezone(UTC)
-
-
-def _stored_list(value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"not a list: {value!r}")
-    return value
-
-
-def _speed(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"speed is not a number: {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"speed out of range: {value!r}")
-    return float(value)

@@ -30,14 +30,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import ipaddress
 import math
 import socket
 import struct
-from typing import Any, Final, Self
+from typing import Final, Self
+
+from .models import TRANSIENT, Stored
 
 # Sizes of what a round puts on the wire, for the byte estimate. Linux sends SYN and
 # SYN-ACK with 20 bytes of TCP options (MSS, SACK permitted, timestamps, window scale)
@@ -642,7 +644,7 @@ class EpisodeKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Episode:
+class Episode(Stored):
     """A time the line was down, or its DNS failed, as the rounds saw it.
 
     Attributes:
@@ -665,37 +667,6 @@ class Episode:
     def duration(self) -> timedelta | None:
         """How long the episode lasted; None while it goes on."""
         return None if self.end is None else self.end - self.start
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for the history store."""
-        return {
-            "kind": self.kind.value,
-            "start": self.start.isoformat(),
-            "start_uncertainty_s": self.start_uncertainty.total_seconds(),
-            "end": None if self.end is None else self.end.isoformat(),
-            "end_uncertainty_s": None
-            if self.end_uncertainty is None
-            else self.end_uncertainty.total_seconds(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form.
-
-        Raises:
-            KeyError, TypeError, ValueError: The data is not an episode.
-        """
-        end = data["end"]
-        end_uncertainty = data["end_uncertainty_s"]
-        return cls(
-            kind=EpisodeKind(data["kind"]),
-            start=_aware(datetime.fromisoformat(data["start"])),
-            start_uncertainty=timedelta(seconds=float(data["start_uncertainty_s"])),
-            end=None if end is None else _aware(datetime.fromisoformat(end)),
-            end_uncertainty=None
-            if end_uncertainty is None
-            else timedelta(seconds=float(end_uncertainty)),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -724,7 +695,7 @@ class WatchSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FailedRun:
+class FailedRun(Stored):
     """Consecutive failed rounds of one kind, not yet (or already) an episode.
 
     Attributes:
@@ -739,29 +710,9 @@ class FailedRun:
     rounds: int
     last: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form."""
-        return {
-            "first": self.first.isoformat(),
-            "before": None if self.before is None else self.before.isoformat(),
-            "rounds": self.rounds,
-            "last": self.last.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        before = data["before"]
-        return cls(
-            first=_aware(datetime.fromisoformat(data["first"])),
-            before=None if before is None else _aware(datetime.fromisoformat(before)),
-            rounds=int(data["rounds"]),
-            last=_aware(datetime.fromisoformat(data["last"])),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WatchState:
+class WatchState(Stored):
     """The watch after every round so far.
 
     Attributes:
@@ -770,9 +721,11 @@ class WatchState:
         outage: The ongoing outage, once confirmed.
         dns_failure: The ongoing DNS failure, once confirmed.
         ended: Episodes that ended with the latest round: the glue adds them to the
-            history and sends the messages they call for.
+            history and sends the messages they call for. Not stored, so that a
+            restart never adds them twice.
         server_problem: The latest round found a server failing while another answered.
-        paused: A full test is running; rounds are skipped and the status holds.
+        paused: A full test is running; rounds are skipped and the status holds. Not
+            stored: a restart ends any test, so a restored watch is never paused.
         last_round: When the latest round counted started.
         last_success: When the latest round that reached the line started.
         down_run: Consecutive rounds that could not reach the line, if any.
@@ -783,9 +736,9 @@ class WatchState:
     since: datetime | None = None
     outage: Episode | None = None
     dns_failure: Episode | None = None
-    ended: tuple[Episode, ...] = ()
+    ended: tuple[Episode, ...] = field(default=(), metadata=TRANSIENT)
     server_problem: bool = False
-    paused: bool = False
+    paused: bool = field(default=False, metadata=TRANSIENT)
     last_round: datetime | None = None
     last_success: datetime | None = None
     down_run: FailedRun | None = None
@@ -800,58 +753,6 @@ class WatchState:
         if self.status is LineStatus.UNKNOWN:
             return None
         return self.status is LineStatus.UP
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form, so an outage that spans a restart keeps its start."""
-        return {
-            "status": self.status.value,
-            "since": None if self.since is None else self.since.isoformat(),
-            "outage": None if self.outage is None else self.outage.as_dict(),
-            "dns_failure": None
-            if self.dns_failure is None
-            else self.dns_failure.as_dict(),
-            "server_problem": self.server_problem,
-            "last_round": None
-            if self.last_round is None
-            else self.last_round.isoformat(),
-            "last_success": None
-            if self.last_success is None
-            else self.last_success.isoformat(),
-            "down_run": None if self.down_run is None else self.down_run.as_dict(),
-            "dns_run": None if self.dns_run is None else self.dns_run.as_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form; a restored watch is never paused.
-
-        Raises:
-            KeyError, TypeError, ValueError: The data is not a watch state.
-        """
-
-        def moment(key: str) -> datetime | None:
-            value = data[key]
-            return None if value is None else _aware(datetime.fromisoformat(value))
-
-        def episode(key: str) -> Episode | None:
-            value = data[key]
-            return None if value is None else Episode.from_dict(value)
-
-        def run(key: str) -> FailedRun | None:
-            value = data[key]
-            return None if value is None else FailedRun.from_dict(value)
-
-        return cls(
-            status=LineStatus(data["status"]),
-            since=moment("since"),
-            outage=episode("outage"),
-            dns_failure=episode("dns_failure"),
-            server_problem=bool(data["server_problem"]),
-            last_round=moment("last_round"),
-            last_success=moment("last_success"),
-            down_run=run("down_run"),
-            dns_run=run("dns_run"),
-        )
 
 
 def pause(state: WatchState) -> WatchState:
@@ -974,10 +875,3 @@ def _ended(episode: Episode, at: datetime, last_failure: datetime) -> Episode:
 def _gap(between: timedelta) -> timedelta:
     """A clock set back between two rounds (NTP after boot) gives no negative gap."""
     return max(between, timedelta(0))
-
-
-def _aware(moment: datetime) -> datetime:
-    """Stored times are UTC; a time without a zone is refused, not guessed."""
-    if moment.tzinfo is None:
-        raise ValueError("stored times must carry a time zone")
-    return moment

@@ -5,8 +5,10 @@ speed-test client produces these types, the evaluation judges them, the outbox k
 X's answers in them, and the stores persist them.
 
 Persisted dataclasses inherit Stored: their JSON form follows from their fields and type
-hints (datetimes as ISO 8601, enums by value, nested dataclasses as objects, tuples and
-lists as arrays), so a new field needs no hand-written conversion in two directions.
+hints (datetimes as ISO 8601 with their offset, dates as ISO 8601, durations as seconds,
+enums by value, nested dataclasses as objects, tuples and lists as arrays), so a new
+field needs no hand-written conversion in two directions. A field marked TRANSIENT is
+neither written nor read: it takes its default when read back.
 
 Reading is strict about what a value is: a number must be a finite number (JSON writers
 turn NaN into null), a moment must name its time zone, a text must be text. Stored
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 import functools
 import math
@@ -27,6 +29,7 @@ import types
 from typing import (
     Any,
     ClassVar,
+    Final,
     Self,
     TypeAliasType,
     Union,
@@ -35,6 +38,9 @@ from typing import (
     get_origin,
     get_type_hints,
 )
+
+TRANSIENT: Final[Mapping[str, Any]] = types.MappingProxyType({"stored": False})
+"""Field metadata: state that must not outlive a restart (the field needs a default)."""
 
 
 class Stored:
@@ -69,11 +75,13 @@ def to_json(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         tag = getattr(value, "stored_type", None)
         stored: dict[str, Any] = {"type": tag} if tag else {}
-        for field in dataclasses.fields(value):
+        for field in _stored_fields(type(value)):
             stored[field.name] = to_json(getattr(value, field.name))
         return stored
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list | tuple):
@@ -105,6 +113,12 @@ def from_json(hint: Any, value: Any) -> Any:
             return _from_fields(hint, value)
         if issubclass(hint, datetime):
             return _moment(value)
+        if issubclass(hint, date):
+            if not isinstance(value, str):
+                raise TypeError(f"expected a date, got {type(value).__name__}")
+            return date.fromisoformat(value)
+        if issubclass(hint, timedelta):
+            return timedelta(seconds=_primitive(float, value))
         if issubclass(hint, Enum):
             return hint(value)
         if hint in (int, float, str, bool):
@@ -165,7 +179,7 @@ def _from_fields(cls: Any, data: Any) -> Any:
         raise TypeError(f"expected an object, got {type(data).__name__}")
     hints = _field_hints(cls)
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
+    for field in _stored_fields(cls):
         hint = hints[field.name]
         if field.name in data:
             values[field.name] = from_json(hint, data[field.name])
@@ -179,8 +193,22 @@ def _from_fields(cls: Any, data: Any) -> Any:
 
 
 @functools.cache
+def _stored_fields(cls: Any) -> tuple[dataclasses.Field[Any], ...]:
+    return tuple(
+        field for field in dataclasses.fields(cls) if field.metadata.get("stored", True)
+    )
+
+
+@functools.cache
 def _field_hints(cls: Any) -> dict[str, Any]:
     return get_type_hints(cls)
+
+
+class Direction(StrEnum):
+    """A direction of transfer, seen from the home."""
+
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
 
 
 class FailureKind(StrEnum):

@@ -30,7 +30,9 @@ import itertools
 import math
 from pathlib import Path
 import sys
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal, cast
+
+from .models import Direction, Stored, from_json
 
 PROC_NET: Final = Path("/proc/net")
 PROC_NET_DEV: Final = PROC_NET / "dev"
@@ -84,13 +86,6 @@ _SIZE_BYTES: Final[Mapping[str, float]] = {
     "TiB": 2**40,
     "PiB": 2**50,
 }
-
-
-class Direction(StrEnum):
-    """Which way the bytes went, seen from the home."""
-
-    DOWNLOAD = "download"
-    UPLOAD = "upload"
 
 
 class TrafficSource(StrEnum):
@@ -151,7 +146,7 @@ class InterfaceCounters:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OtherTraffic:
+class OtherTraffic(Stored):
     """Traffic that was not the test's own, in one direction, from one source.
 
     Attributes:
@@ -161,42 +156,37 @@ class OtherTraffic:
         seconds: How long the figure was measured over.
     """
 
+    stored_type: ClassVar[str | None] = "other"
+
     source: TrafficSource
     direction: Direction
     bytes: int
     seconds: float
+
+    def __post_init__(self) -> None:
+        """Refuse a figure without a duration, as damaged stored data may hold.
+
+        Raises:
+            ValueError: The duration is not positive.
+        """
+        if not self.seconds > 0:
+            raise ValueError("other traffic needs a positive duration")
 
     @property
     def rate_mbps(self) -> float:
         """The average rate of the other traffic, in Mbit/s."""
         return self.bytes * _BITS_PER_BYTE / self.seconds / 1e6
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for history and attributes."""
-        return {
-            "source": self.source.value,
-            "direction": self.direction.value,
-            "bytes": self.bytes,
-            "seconds": self.seconds,
-            "rate_mbps": round(self.rate_mbps, 2),
-        }
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UnknownTraffic:
+class UnknownTraffic(Stored):
     """Other traffic in one direction from one source that could not be told."""
+
+    stored_type: ClassVar[str | None] = "unknown"
 
     source: TrafficSource
     direction: Direction
     reason: UnknownReason
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for history and attributes."""
-        return {
-            "source": self.source.value,
-            "direction": self.direction.value,
-            "unknown": self.reason.value,
-        }
 
 
 type TrafficReading = OtherTraffic | UnknownTraffic
@@ -208,18 +198,7 @@ def reading_from_dict(data: Mapping[str, Any]) -> TrafficReading:
     Raises:
         KeyError, ValueError, TypeError: The data is not a stored reading.
     """
-    source = TrafficSource(data["source"])
-    direction = Direction(data["direction"])
-    if "unknown" in data:
-        return UnknownTraffic(
-            source=source, direction=direction, reason=UnknownReason(data["unknown"])
-        )
-    seconds = float(data["seconds"])
-    if not seconds > 0:
-        raise ValueError("other traffic needs a positive duration")
-    return OtherTraffic(
-        source=source, direction=direction, bytes=int(data["bytes"]), seconds=seconds
-    )
+    return cast("TrafficReading", from_json(TrafficReading, data))
 
 
 # --- Host counters --------------------------------------------------------------------
@@ -641,7 +620,7 @@ def router_traffic_now(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BusyJudgement:
+class BusyJudgement(Stored):
     """A test judged by the other traffic during it.
 
     Attributes:
@@ -662,27 +641,6 @@ class BusyJudgement:
             if isinstance(item, OtherTraffic) and item.direction is direction
         ]
         return max(known, key=lambda item: item.rate_mbps, default=None)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for the history store and attributes."""
-        return {
-            "verdict": self.verdict.value,
-            "share": self.share,
-            "readings": [item.as_dict() for item in self.readings],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BusyJudgement:
-        """Read the JSON-safe form.
-
-        Raises:
-            KeyError, ValueError, TypeError: The data is not a stored judgement.
-        """
-        return cls(
-            verdict=Verdict(data["verdict"]),
-            share=float(data["share"]),
-            readings=tuple(reading_from_dict(item) for item in data["readings"]),
-        )
 
 
 def judge_busy(
