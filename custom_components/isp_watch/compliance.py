@@ -38,11 +38,7 @@ import itertools
 import math
 from typing import Any, Final, Self, cast
 
-from .models import (
-    Direction as Direction,  # noqa: PLC0414 - the glue still imports it from here
-    Stored,
-    from_json,
-)
+from .models import Direction, Stored, from_json
 
 # --- the regulator's rules (general ruling 99/2021) ---------------------------------
 CAMPAIGN_DAYS: Final = 3

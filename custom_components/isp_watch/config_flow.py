@@ -48,7 +48,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .compliance import ContractField, Direction, contract_error
+from .compliance import ContractField, contract_error
 from .const import (
     CONF_ACCESS_TOKEN,
     CONF_ACCESS_TOKEN_SECRET,
@@ -86,7 +86,7 @@ from .const import (
     X_CREDENTIAL_KEYS,
 )
 from .data import CONTRACT_KEYS, contract_speeds
-from .models import TestServer
+from .models import Direction, TestServer
 from .speedtest_client import SpeedTestClient, SpeedTestSettings
 from .x_client import VerifyError, XAccount, XClient, XCredentials
 

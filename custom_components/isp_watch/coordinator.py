@@ -16,7 +16,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .compliance import Direction, MonthlyCompliance, Sample, monthly_compliance
+from .compliance import MonthlyCompliance, Sample, monthly_compliance
 from .const import (
     BYTES_PER_GB,
     DOMAIN,
@@ -34,6 +34,7 @@ from .evaluation import (
     start_of_month,
 )
 from .models import (
+    Direction,
     FailureKind,
     Measurement,
     TestFailure,

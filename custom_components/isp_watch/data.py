@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from homeassistant.config_entries import ConfigEntry
 
-from .compliance import Contract, ContractField, ContractSpeeds, Direction
+from .compliance import Contract, ContractField, ContractSpeeds
 from .const import (
     BYTES_PER_GB,
     CONF_CONFIRM_DELAY,
@@ -44,6 +44,7 @@ from .const import (
     SPEEDTEST_REQUEST_TIMEOUT,
 )
 from .evaluation import EvaluationSettings, ScheduleSettings, Thresholds
+from .models import Direction
 from .outbox import OutboxPolicy
 from .speedtest_client import SpeedTestSettings
 

@@ -28,14 +28,13 @@ from homeassistant.util import dt as dt_util
 from .compliance import (
     ContractField,
     ContractSpeeds,
-    Direction,
     MonthlyCompliance,
     next_month_start,
 )
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
-from .models import FailureKind, Measurement
+from .models import Direction, FailureKind, Measurement
 from .tweet_sender import TweetSender
 
 PARALLEL_UPDATES = 0

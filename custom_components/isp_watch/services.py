@@ -21,10 +21,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.util import dt as dt_util
 
-from .compliance import Direction, MonthlyCompliance
+from .compliance import MonthlyCompliance
 from .const import CONF_ISP_NAME, DOMAIN
 from .data import IspWatchConfigEntry
-from .models import Measurement, TestOutcome
+from .models import Direction, Measurement, TestOutcome
 
 SERVICE_GET_REPORT = "get_report"
 ATTR_START = "start"
