@@ -71,7 +71,7 @@ DEFAULT_SOURCE_ID: Final = "default"
 BYTES_PER_GB: Final = 1_000_000_000
 
 # Every option a new entry stores, with the value it starts with.
-OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
+OPTION_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
         CONF_MIN_DOWNLOAD: DEFAULT_MIN_DOWNLOAD,
         CONF_MIN_UPLOAD: DEFAULT_MIN_UPLOAD,
@@ -104,7 +104,7 @@ class NumberRange:
 # A speed of zero is no speed; 0.1 Mbit/s is the least a form can mean.
 SPEED_RANGE: Final = NumberRange(minimum=0.1, maximum=10_000, step=None, unit="Mbit/s")
 PING_RANGE: Final = NumberRange(minimum=1, maximum=10_000, step=None, unit="ms")
-NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
+NUMBER_RANGES: Mapping[str, NumberRange] = MappingProxyType(
     {
         CONF_PLAN_DOWNLOAD: SPEED_RANGE,
         CONF_PLAN_UPLOAD: SPEED_RANGE,
@@ -144,3 +144,30 @@ POST_RETRY_MAX: Final = timedelta(minutes=30)
 # History kept for "slow over several tests": whichever of the two keeps more.
 HISTORY_MIN_AGE: Final = timedelta(days=7)
 HISTORY_MIN_COUNT: Final = 500
+
+# The connectivity watch between tests: a probe round every few minutes (0: off), and
+# the consecutive failed rounds that turn the Internet sensor off. These join the other
+# options here so that the watch's settings keep one home.
+CONF_WATCH_INTERVAL: Final = "watch_interval"
+CONF_WATCH_FAILURES: Final = "watch_failures"
+DEFAULT_WATCH_INTERVAL: Final = 1  # minutes; 0 means off
+DEFAULT_WATCH_FAILURES: Final = 2  # rounds
+OPTION_DEFAULTS = MappingProxyType(
+    {
+        **OPTION_DEFAULTS,
+        CONF_WATCH_INTERVAL: DEFAULT_WATCH_INTERVAL,
+        CONF_WATCH_FAILURES: DEFAULT_WATCH_FAILURES,
+    }
+)
+NUMBER_RANGES = MappingProxyType(
+    {
+        **NUMBER_RANGES,
+        # A round costs about 580 bytes: every minute stays within 1 MB a day.
+        CONF_WATCH_INTERVAL: NumberRange(minimum=0, maximum=10, unit="min"),
+        CONF_WATCH_FAILURES: NumberRange(minimum=1, maximum=10),
+    }
+)
+# Save the watch's state at most this often while the line's state holds; a change is
+# saved at once. Outage and DNS episodes kept for the sensors and diagnostics.
+WATCH_SAVE_DELAY: Final = timedelta(minutes=5)
+WATCH_EPISODES_KEPT: Final = 100

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from homeassistant.config_entries import ConfigEntry
 
+from .connectivity import WatchSettings
 from .const import (
     BYTES_PER_GB,
     CONF_CONFIRM_DELAY,
@@ -25,6 +26,8 @@ from .const import (
     CONF_SOURCE_ADDRESS,
     CONF_TWEET_COOLDOWN,
     CONF_TWEET_DAILY_CAP,
+    CONF_WATCH_FAILURES,
+    CONF_WATCH_INTERVAL,
     DEFAULT_SERVER_ID,
     EVIDENCE_MAX_AGE,
     OPTION_DEFAULTS,
@@ -60,6 +63,8 @@ class IspWatchSettings:
     """0: no budget."""
     outbox: OutboxPolicy
     dry_run: bool
+    watch: WatchSettings | None
+    """None: the connectivity watch between tests is off."""
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], options: Mapping[str, Any]) -> Self:
@@ -79,6 +84,7 @@ class IspWatchSettings:
             ),
         )
         server_id = str(options[CONF_SERVER_ID])
+        watch_minutes = float(options[CONF_WATCH_INTERVAL])
         return cls(
             thresholds=Thresholds(
                 min_download_mbps=float(options[CONF_MIN_DOWNLOAD]),
@@ -110,6 +116,12 @@ class IspWatchSettings:
                 backoff_max=POST_RETRY_MAX,
             ),
             dry_run=bool(options[CONF_DRY_RUN]),
+            watch=WatchSettings(
+                interval=timedelta(minutes=watch_minutes),
+                failures_to_down=int(options[CONF_WATCH_FAILURES]),
+            )
+            if watch_minutes > 0
+            else None,
         )
 
     @classmethod
