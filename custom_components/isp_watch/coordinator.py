@@ -450,7 +450,9 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             await self._store.async_save(self._stored())
         else:
             self._store.async_delay_save(self._stored, WATCH_SAVE_DELAY.total_seconds())
-        if self.data is not None:
+        if self.data is not None and _shown(self.watch_state) != _shown(before):
+            # Only what the entities show: a round that changes nothing writes no
+            # states (the probes' bytes join the totals with the next change or test).
             # Not async_set_updated_data: that would push the next test back.
             self.data = replace(
                 self.data,
@@ -470,3 +472,8 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         if self._round_displaced:
             self._round_displaced = False
             self._start_round()
+
+
+def _shown(state: WatchState) -> tuple[object, ...]:
+    """The parts of the watch the Internet sensor shows."""
+    return (state.status, state.server_problem, state.outage, state.ended)
