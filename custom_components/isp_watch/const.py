@@ -171,3 +171,7 @@ NUMBER_RANGES = MappingProxyType(
 # saved at once. Outage and DNS episodes kept for the sensors and diagnostics.
 WATCH_SAVE_DELAY: Final = timedelta(minutes=5)
 WATCH_EPISODES_KEPT: Final = 100
+
+# While Home Assistant stops, posts that are due get this long to reach X; what does
+# not go out stays queued on disk for the next start.
+SHUTDOWN_SEND_WINDOW: Final = timedelta(seconds=5)
