@@ -145,9 +145,11 @@ POST_RETRY_MAX: Final = timedelta(minutes=30)
 HISTORY_MIN_AGE: Final = timedelta(days=7)
 HISTORY_MIN_COUNT: Final = 500
 
-# The connectivity watch between tests: a probe round every few minutes (0: off), and
-# the consecutive failed rounds that turn the Internet sensor off. These join the other
-# options here so that the watch's settings keep one home.
+# ---------------------------------------------------------------------------------
+# The connectivity watch between tests, and the shutdown post.
+# The watch: a probe round every few minutes (0: off), and the consecutive failed
+# rounds that turn the Internet sensor off. Its options join the others here, so that
+# every option keeps one home.
 CONF_WATCH_INTERVAL: Final = "watch_interval"
 CONF_WATCH_FAILURES: Final = "watch_failures"
 DEFAULT_WATCH_INTERVAL: Final = 1  # minutes; 0 means off
@@ -171,7 +173,6 @@ NUMBER_RANGES = MappingProxyType(
 # saved at once. Outage and DNS episodes kept for the sensors and diagnostics.
 WATCH_SAVE_DELAY: Final = timedelta(minutes=5)
 WATCH_EPISODES_KEPT: Final = 100
-
 # While Home Assistant stops, posts that are due get this long to reach X; what does
 # not go out stays queued on disk for the next start.
 SHUTDOWN_SEND_WINDOW: Final = timedelta(seconds=5)
