@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
+import shutil
 import socket
 import time
 from typing import Any
@@ -21,15 +23,19 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.isp_watch.const import CONF_WATCH_INTERVAL
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tests.common import (
     INTERNET,
+    TWEET,
     make_entry,
     setup_entry,
     store_history as put_history,
     stored_measurement,
 )
 from tests.fake_speedtest import FakeSpeedtest
+from tests.fake_x_api import FakeXApi
+from tests.test_blueprints import BLUEPRINTS
 
 INTERVAL = timedelta(minutes=1)
 SERVER_NAME = "speedtest.example.net"
@@ -291,3 +297,57 @@ async def test_a_running_test_pauses_the_watch_and_the_round_follows_it(
 
     # The displaced round ran once the test ended, against the server it used.
     assert _internet(hass)[1]("status") == "up"
+
+
+async def test_outage_post_gives_the_watchs_start_end_and_duration(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+    servers: tuple[Listener, Listener],
+    fake_x_api: FakeXApi,
+    tmp_path: Path,
+) -> None:
+    """A 20-minute drop seen by the watch is posted with its edges and their margin."""
+    first, second = servers
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "isp_watch")
+    entry = make_entry(options={CONF_WATCH_INTERVAL: 1}, with_x_account=True)
+    put_history(
+        hass_storage,
+        entry.entry_id,
+        _history(f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"),
+    )
+    await setup_entry(hass, entry)
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "alias": "outage",
+                "use_blueprint": {
+                    "path": "isp_watch/tweet_when_outage_ends.yaml",
+                    "input": {
+                        "internet_sensor": INTERNET,
+                        "tweet_entity": TWEET,
+                        "minimum_minutes": 15,
+                    },
+                },
+            }
+        },
+    )
+    await _rounds(hass, freezer)
+    first.down()
+    second.down()
+    await _rounds(hass, freezer, 20)
+    first.up()
+    second.up()
+    await _rounds(hass, freezer)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert len(fake_x_api.posts) == 1
+    assert fake_x_api.posts[0].startswith(
+        "@ExampleISPHelp Automated connection monitor: my internet was down from "
+    )
+    assert (
+        "(20 minutes, times within 1 min). It works again now." in (fake_x_api.posts[0])
+    )
