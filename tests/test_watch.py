@@ -351,3 +351,34 @@ async def test_outage_post_gives_the_watchs_start_end_and_duration(
     assert (
         "(20 minutes, times within 1 min). It works again now." in (fake_x_api.posts[0])
     )
+
+
+async def test_an_outage_across_a_restart_keeps_its_start(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+    servers: tuple[Listener, Listener],
+) -> None:
+    """Internet stays off after a reload, and the outage still starts where it did."""
+    first, second = servers
+    await _watched(
+        hass, hass_storage, f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"
+    )
+    await _rounds(hass, freezer)
+    first.down()
+    second.down()
+    await _rounds(hass, freezer, 3)
+    started = _internet(hass)[1]("outage_start")
+    assert started is not None
+    entry = hass.config_entries.async_entries("isp_watch")[0]
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await _rounds(hass, freezer)
+
+    state, attribute = _internet(hass)
+    assert (state, attribute("status"), attribute("outage_start")) == (
+        STATE_OFF,
+        "down",
+        started,
+    )
