@@ -12,15 +12,22 @@ from datetime import timedelta
 from pathlib import Path
 import re
 import shutil
+import socket
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_test_home_assistant,
+)
 
+from custom_components.isp_watch import x_client
 from custom_components.isp_watch.tweet_length import weighted_length
 from fakes.speedtest import FakeSpeedtest
 from fakes.x_api import FakeXApi
+from homeassistant import loader
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
 from homeassistant.core import HomeAssistant
@@ -244,3 +251,78 @@ def test_inputs_explain_themselves(path: Path) -> None:
     assert "add an X account" in inputs["tweet_entity"]["description"]
     assert "ISP Watch > Configure" in inputs["tweet_entity"]["description"]
     assert "uplink" not in path.read_text().lower()
+
+
+def _stop_posts(posts: list[str]) -> list[str]:
+    return [
+        post
+        for post in posts
+        if re.fullmatch(
+            r"@ExampleISPHelp Automated connection monitor stopped at "
+            r"\d\d \w\w\w \d{4} \d\d:\d\d\.",
+            post,
+        )
+    ]
+
+
+async def test_shutdown_post_leaves_before_home_assistant_has_stopped(
+    hass: HomeAssistant, world: tuple[FakeSpeedtest, FakeXApi]
+) -> None:
+    """With X reachable, the stop message is at X when stopping is over."""
+    _, x_api = world
+    await _automation(hass, "post_on_start_stop.yaml", {"tweet_entity": TWEET})
+
+    await hass.async_stop()
+
+    assert len(_stop_posts(x_api.posts)) == 1
+    assert len(x_api.posts) == 1
+
+
+async def test_shutdown_post_waits_on_disk_when_x_is_unreachable(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    tmp_path: Path,
+    world: tuple[FakeSpeedtest, FakeXApi],
+    monkeypatch: pytest.MonkeyPatch,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unsent at stop, it is still queued; after the next start it goes out once."""
+    _, x_api = world
+    await _automation(hass, "post_on_start_stop.yaml", {"tweet_entity": TWEET})
+    entry = hass.config_entries.async_entries("isp_watch")[0]
+    reachable = x_client.X_API_ORIGIN
+    # Nothing listens on the port a closed socket had: X cannot be reached.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(
+            x_client, "X_API_ORIGIN", f"https://127.0.0.1:{closed.getsockname()[1]}"
+        )
+
+    await hass.async_stop()
+
+    assert x_api.posts == []
+    outbox = hass_storage[f"isp_watch.{entry.entry_id}.outbox"]["data"]
+    assert len(_stop_posts([item["text"] for item in outbox["items"]])) == 1
+
+    monkeypatch.setattr(x_client, "X_API_ORIGIN", reachable)
+    async with async_test_home_assistant(config_dir=str(tmp_path)) as restarted:
+        restarted.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+        MockConfigEntry(
+            domain=entry.domain,
+            title=entry.title,
+            data=dict(entry.data),
+            options=dict(entry.options),
+            unique_id=entry.unique_id,
+            entry_id=entry.entry_id,
+            pref_disable_polling=True,
+        ).add_to_hass(restarted)
+        assert await restarted.config_entries.async_setup(entry.entry_id)
+        # The failed attempt at the stop set the usual retry back-off.
+        for _ in range(3):
+            freezer.tick(timedelta(minutes=2))
+            async_fire_time_changed(restarted)
+            await restarted.async_block_till_done(wait_background_tasks=True)
+        await restarted.async_stop()
+
+    assert len(_stop_posts(x_api.posts)) == 1
+    assert len(x_api.posts) == 1

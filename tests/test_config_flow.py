@@ -63,6 +63,8 @@ DEFAULT_OPTIONS = {
     "tweet_cooldown": 6,
     "tweet_daily_cap": 5,
     "dry_run": False,
+    "watch_interval": 1,
+    "watch_failures": 2,
 }
 TESTING = {
     "scan_interval": 30,
@@ -71,6 +73,8 @@ TESTING = {
     "max_confirm_tests": 1,
     "outage_probe_interval": 3,
     "monthly_data_budget": 50,
+    "watch_interval": 0,
+    "watch_failures": 3,
 }
 LIMITS = {
     "contract_maximum_download": 100,

@@ -41,7 +41,12 @@ class Sample(Stored):
 
 
 SERVER = SpeedTestServer(
-    id=4242, name="Springfield", sponsor="Example Fiber", country="US", distance_km=12.5
+    id=4242,
+    name="Springfield",
+    sponsor="Example Fiber",
+    country="US",
+    distance_km=12.5,
+    host="speedtest.example.net:8080",
 )
 
 
@@ -73,6 +78,7 @@ def test_every_field_kind_reads_back() -> None:
         "sponsor": "Example Fiber",
         "country": "US",
         "distance_km": 12.5,
+        "host": "speedtest.example.net:8080",
     }
     assert Sample.from_dict(stored) == sample
 

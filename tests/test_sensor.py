@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.isp_watch.const import CONF_WATCH_INTERVAL
 from fakes.speedtest import FakeSpeedtest
 from homeassistant.components.logbook.helpers import is_sensor_continuous
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, Platform
@@ -71,7 +72,8 @@ async def test_outage_checks_stay_out_of_the_activity_log(
 ) -> None:
     """The checks every 2 minutes of an outage log nothing; its start and end do."""
     speedtest_route.test_length = 1
-    await setup_entry(hass, make_entry())
+    # The tests' own outage checks only, without the watch between tests.
+    await setup_entry(hass, make_entry(options={CONF_WATCH_INTERVAL: 0}))
     await _press(hass)
     speedtest_route.stop()
     with pytest.raises(HomeAssistantError):

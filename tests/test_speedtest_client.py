@@ -90,6 +90,8 @@ async def test_measurement_matches_the_line(
         sponsor="Example Hosting 0",
         country="Netherlands",
         distance_km=41.1,
+        # What the connectivity watch probes between tests.
+        host=f"127.0.0.1:{fake_speedtest.port}",
     )
     assert outcome.isp == ISP
     assert outcome.started.tzinfo is UTC
@@ -392,6 +394,7 @@ async def test_probe_and_server_list(
         sponsor="Example Hosting 1",
         country="Netherlands",
         distance_km=70.1,
+        host=f"127.0.0.1:{line.port}",
     )
     assert line.count("latency.txt") == line.bytes_served == 0
 

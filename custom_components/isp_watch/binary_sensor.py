@@ -14,10 +14,11 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .connectivity import Episode
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
-from .evaluation import LineState, Metric, Outage
+from .evaluation import Metric, Outage
 
 PARALLEL_UPDATES = 0
 
@@ -27,7 +28,7 @@ class IspWatchBinarySensorDescription(BinarySensorEntityDescription):
     """How a binary sensor reads the judgement of the line."""
 
     is_on_fn: Callable[[LineSnapshot], bool | None]
-    attributes_fn: Callable[[LineState], Mapping[str, Any]]
+    attributes_fn: Callable[[LineSnapshot], Mapping[str, Any]]
 
 
 def _is_slow(snapshot: LineSnapshot) -> bool | None:
@@ -41,12 +42,16 @@ def _is_slow(snapshot: LineSnapshot) -> bool | None:
 
 
 def _is_connected(snapshot: LineSnapshot) -> bool | None:
+    """The watch between tests once it has a verdict; the tests' judgement before."""
+    if snapshot.watch is not None and snapshot.watch.connected is not None:
+        return snapshot.watch.connected
     if snapshot.last_outcome is None:
         return None
     return snapshot.line.outage is None
 
 
-def _slow_attributes(line: LineState) -> Mapping[str, Any]:
+def _slow_attributes(snapshot: LineSnapshot) -> Mapping[str, Any]:
+    line = snapshot.line
     evidence = line.evidence
     known = {
         "slow_since": line.slow_since.isoformat() if line.slow_since else None,
@@ -79,6 +84,42 @@ def _outage_attributes(outage: Outage | None, prefix: str) -> dict[str, Any]:
     return attributes
 
 
+def _episode_attributes(episode: Episode | None, prefix: str) -> dict[str, Any]:
+    """An outage's edges as the watch saw them, each with how much earlier it may be."""
+    if episode is None:
+        return {}
+    attributes: dict[str, Any] = {
+        f"{prefix}_start": episode.start.isoformat(),
+        f"{prefix}_start_uncertainty": round(episode.start_uncertainty.total_seconds()),
+    }
+    if (
+        episode.end is not None
+        and episode.end_uncertainty is not None
+        and episode.duration is not None
+    ):
+        attributes |= {
+            f"{prefix}_end": episode.end.isoformat(),
+            f"{prefix}_end_uncertainty": round(episode.end_uncertainty.total_seconds()),
+            f"{prefix}_duration": round(episode.duration.total_seconds()),
+        }
+    return attributes
+
+
+def _internet_attributes(snapshot: LineSnapshot) -> Mapping[str, Any]:
+    """The watch's status and outage edges, or the tests' outages while it is off."""
+    watch = snapshot.watch
+    if watch is None or watch.connected is None:
+        line = snapshot.line
+        return _outage_attributes(line.outage, "outage") | _outage_attributes(
+            line.last_outage, "last_outage"
+        )
+    return (
+        {"status": watch.status.value, "server_problem": watch.server_problem}
+        | _episode_attributes(watch.outage, "outage")
+        | _episode_attributes(snapshot.last_outage, "last_outage")
+    )
+
+
 BINARY_SENSORS: tuple[IspWatchBinarySensorDescription, ...] = (
     IspWatchBinarySensorDescription(
         key="slow_internet",
@@ -92,10 +133,7 @@ BINARY_SENSORS: tuple[IspWatchBinarySensorDescription, ...] = (
         translation_key="internet",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         is_on_fn=_is_connected,
-        attributes_fn=lambda line: (
-            _outage_attributes(line.outage, "outage")
-            | _outage_attributes(line.last_outage, "last_outage")
-        ),
+        attributes_fn=_internet_attributes,
     ),
 )
 
@@ -127,4 +165,4 @@ class IspWatchBinarySensor(IspWatchEntity, BinarySensorEntity):
     @override
     def extra_state_attributes(self) -> Mapping[str, Any]:
         """The evidence behind the judgement, for messages and automations."""
-        return self.entity_description.attributes_fn(self.coordinator.data.line)
+        return self.entity_description.attributes_fn(self.coordinator.data)

@@ -63,6 +63,10 @@ CONF_MONTHLY_DATA_BUDGET: Final = "monthly_data_budget"
 CONF_TWEET_COOLDOWN: Final = "tweet_cooldown"
 CONF_TWEET_DAILY_CAP: Final = "tweet_daily_cap"
 CONF_DRY_RUN: Final = "dry_run"
+# The connectivity watch between tests: a probe round every few minutes (0: off), and
+# the consecutive failed rounds that turn the Internet sensor off.
+CONF_WATCH_INTERVAL: Final = "watch_interval"
+CONF_WATCH_FAILURES: Final = "watch_failures"
 
 DEFAULT_MIN_DOWNLOAD: Final = 50.0
 DEFAULT_MIN_UPLOAD: Final = 10.0
@@ -79,6 +83,8 @@ DEFAULT_MONTHLY_DATA_BUDGET: Final = 0  # GB; 0 means no budget
 DEFAULT_TWEET_COOLDOWN: Final = 6  # hours
 DEFAULT_TWEET_DAILY_CAP: Final = 5
 DEFAULT_DRY_RUN: Final = False
+DEFAULT_WATCH_INTERVAL: Final = 1  # minutes; 0 means off
+DEFAULT_WATCH_FAILURES: Final = 2  # rounds
 
 DEFAULT_SOURCE_ID: Final = "default"
 
@@ -100,6 +106,8 @@ OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         CONF_TWEET_COOLDOWN: DEFAULT_TWEET_COOLDOWN,
         CONF_TWEET_DAILY_CAP: DEFAULT_TWEET_DAILY_CAP,
         CONF_DRY_RUN: DEFAULT_DRY_RUN,
+        CONF_WATCH_INTERVAL: DEFAULT_WATCH_INTERVAL,
+        CONF_WATCH_FAILURES: DEFAULT_WATCH_FAILURES,
     }
 )
 
@@ -134,6 +142,9 @@ NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
         CONF_MONTHLY_DATA_BUDGET: NumberRange(minimum=0, maximum=10_000, unit="GB"),
         CONF_TWEET_COOLDOWN: NumberRange(minimum=0, maximum=168, unit="h"),
         CONF_TWEET_DAILY_CAP: NumberRange(minimum=1, maximum=50),
+        # A round costs about 580 bytes: every minute stays within 1 MB a day.
+        CONF_WATCH_INTERVAL: NumberRange(minimum=0, maximum=10, unit="min"),
+        CONF_WATCH_FAILURES: NumberRange(minimum=1, maximum=10),
     }
 )
 
@@ -179,3 +190,13 @@ LEGACY_PLAN_KEYS: Final[Mapping[str, str]] = MappingProxyType(
 # Not stored: a one-time shortcut in the options that copies the contract's minimum
 # speeds into the user's own minimums.
 CONF_USE_CONTRACT_MINIMUM: Final = "use_contract_minimum"
+
+# ---------------------------------------------------------------------------------
+# The connectivity watch between tests, and the shutdown post.
+# Save the watch's state at most this often while the line's state holds; a change is
+# saved at once. Outage and DNS episodes kept for the sensors and diagnostics.
+WATCH_SAVE_DELAY: Final = timedelta(minutes=5)
+WATCH_EPISODES_KEPT: Final = 100
+# While Home Assistant stops, posts that are due get this long to reach X; what does
+# not go out stays queued on disk for the next start.
+SHUTDOWN_SEND_WINDOW: Final = timedelta(seconds=5)

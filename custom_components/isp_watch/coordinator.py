@@ -11,18 +11,32 @@ from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .compliance import MonthlyCompliance, Sample, monthly_compliance
+from .connectivity import (
+    ConnectivityProbe,
+    Episode,
+    EpisodeKind,
+    ProbeRound,
+    ProbeTarget,
+    WatchState,
+    pause,
+    resume,
+    step,
+)
 from .const import (
     BYTES_PER_GB,
     DOMAIN,
     HISTORY_MIN_AGE,
     HISTORY_MIN_COUNT,
     HISTORY_STORE,
+    WATCH_EPISODES_KEPT,
+    WATCH_SAVE_DELAY,
 )
 from .data import IspWatchSettings
 from .evaluation import (
@@ -92,6 +106,10 @@ class LineSnapshot:
     line: LineState
     total_bytes: int
     month_bytes: int
+    watch: WatchState | None = None
+    """The connectivity watch between tests; None while it is off or has no server."""
+    last_outage: Episode | None = None
+    """The latest outage the watch saw end."""
 
     @property
     def last_test_failed(self) -> bool:
@@ -157,6 +175,11 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._operation: asyncio.Task[Any] | None = None
         self._check_done: asyncio.Event | None = None
         self._user_requested = False
+        self.watch_state = WatchState()
+        self.episodes: list[Episode] = []
+        self._probe: ConnectivityProbe | None = None
+        self._watch_round: asyncio.Task[None] | None = None
+        self._round_displaced = False
 
     async def async_load(self) -> None:
         """Restore the history, so the entities show the last results at once.
@@ -180,9 +203,11 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 self._total_bytes = sum(
                     item.bytes_received + item.bytes_sent for item in self.history
                 )
+            self._restore_watch(stored)
         await async_keep_unreadable(
             self.hass, self.config_entry, HISTORY_STORE, unreadable
         )
+        self._follow_test_servers()
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback
@@ -198,6 +223,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         due = self.history[-1].finished + check.delay if self.history else now
         self.update_interval = max(due - now, STARTUP_DELAY)
         self._schedule_refresh()
+        self._start_watch()
 
     async def async_run_test_now(self) -> TestOutcome:
         """Run a test for the user (button, update_entity), sharing one in progress."""
@@ -235,6 +261,8 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         """Stop a running test at once: the child process is ended, not awaited."""
         if self._operation is not None:
             self._operation.cancel()
+        if self._watch_round is not None:
+            self._watch_round.cancel()
         await super().async_shutdown()
 
     @override
@@ -271,10 +299,12 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 name=f"{DOMAIN} speed test {self.config_entry.title}",
             )
             self._operation = task
+            self._pause_watch()
             try:
                 return await task
             finally:
                 self._operation = None
+                self._resume_watch()
 
     async def _record(self, outcome: TestOutcome) -> None:
         """Keep the outcome and persist it before anyone acts on it."""
@@ -289,12 +319,8 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             min_count=HISTORY_MIN_COUNT,
         )
         self._total_bytes += outcome.bytes_received + outcome.bytes_sent
-        await self._store.async_save(
-            {
-                "history": [item.as_dict() for item in self.history],
-                "total_bytes": self._total_bytes,
-            }
-        )
+        self._follow_test_servers()
+        await self._store.async_save(self._stored())
         self._log_transition(outcome)
         self._update_service_issue()
 
@@ -315,6 +341,8 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             line=line,
             total_bytes=self._total_bytes,
             month_bytes=data_used_since(self.history, start_of_month(now)),
+            watch=self._visible_watch(),
+            last_outage=self._last_outage(),
         )
 
     def monthly_compliance(
@@ -377,3 +405,159 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 )
         elif isinstance(previous, TestFailure):
             _LOGGER.info("Speed tests for %s work again", self.config_entry.title)
+
+    # -- the connectivity watch between tests ---------------------------------------
+    # It lives here rather than in a coordinator of its own: it pauses around this
+    # coordinator's tests, follows the servers they use, and shares its store and data
+    # totals, so one owner keeps those in step without cross-references.
+
+    def _stored(self) -> dict[str, Any]:
+        """Everything the store keeps, in one form for the test and the watch saves."""
+        return {
+            "history": [item.as_dict() for item in self.history],
+            "total_bytes": self._total_bytes,
+            "watch": self.watch_state.as_dict(),
+            "episodes": [episode.as_dict() for episode in self.episodes],
+        }
+
+    def _restore_watch(self, stored: dict[str, Any]) -> None:
+        """Read the watch back, so an outage across a restart keeps its start.
+
+        A damaged or older record only costs the watch's memory, never the history.
+        """
+        try:
+            if (watch := stored.get("watch")) is not None:
+                self.watch_state = WatchState.from_dict(watch)
+            self.episodes = [
+                Episode.from_dict(item) for item in stored.get("episodes", [])
+            ]
+        except KeyError, TypeError, ValueError, AttributeError:
+            _LOGGER.warning("The stored connectivity watch was unreadable; it restarts")
+            self.watch_state, self.episodes = WatchState(), []
+
+    def _follow_test_servers(self) -> None:
+        """Probe the server of the latest good test and the others near it."""
+        measurement = next(
+            (item for item in reversed(self.history) if isinstance(item, Measurement)),
+            None,
+        )
+        if measurement is None:
+            return
+        targets: list[ProbeTarget] = []
+        for host in (measurement.server.host, *measurement.nearby_hosts):
+            try:
+                targets.append(ProbeTarget.from_host_port(host))
+            except ValueError:
+                continue  # an old record without hosts, or a host we cannot probe
+        if not targets:
+            return
+        if self._probe is None:
+            self._probe = ConnectivityProbe(targets)
+        else:
+            self._probe.set_targets(targets)
+
+    def _visible_watch(self) -> WatchState | None:
+        if self.settings.watch is None or self._probe is None:
+            return None
+        return self.watch_state
+
+    def _last_outage(self) -> Episode | None:
+        return next(
+            (
+                episode
+                for episode in reversed(self.episodes)
+                if episode.kind is EpisodeKind.OUTAGE
+            ),
+            None,
+        )
+
+    @callback
+    def _start_watch(self) -> None:
+        """Run probe rounds at the watch's interval unless it is off or polling is."""
+        watch = self.settings.watch
+        if watch is None or self.config_entry.pref_disable_polling:
+            return
+        self.config_entry.async_on_unload(
+            async_track_time_interval(
+                self.hass,
+                self._on_watch_tick,
+                watch.interval,
+                name=f"{DOMAIN} connectivity watch",
+                cancel_on_shutdown=True,
+            )
+        )
+
+    @callback
+    def _on_watch_tick(self, _now: datetime) -> None:
+        self._start_round()
+
+    @callback
+    def _start_round(self) -> None:
+        """Start a round unless one runs; during a test, run it once the test ends."""
+        if self._probe is None or self._watch_round is not None:
+            return
+        if self.watch_state.paused:
+            self._round_displaced = True
+            return
+        self._watch_round = self.config_entry.async_create_task(
+            self.hass,
+            self._run_round(self._probe),
+            f"{DOMAIN} connectivity round {self.config_entry.title}",
+        )
+
+    async def _run_round(self, probe: ConnectivityProbe) -> None:
+        try:
+            probe_round = await probe.probe()
+        finally:
+            self._watch_round = None
+        await self._apply_round(probe_round)
+
+    async def _apply_round(self, probe_round: ProbeRound) -> None:
+        """Judge the line by the round, keep ended episodes, and show the result."""
+        watch = self.settings.watch
+        if watch is None:
+            return
+        before = self.watch_state
+        self.watch_state = step(before, probe_round.verdict, probe_round.started, watch)
+        self._total_bytes += probe_round.wire_bytes
+        if self.watch_state.ended:
+            self.episodes = [*self.episodes, *self.watch_state.ended][
+                -WATCH_EPISODES_KEPT:
+            ]
+        if self.watch_state.status is not before.status:
+            _LOGGER.info(
+                "Connectivity of %s: %s",
+                self.config_entry.title,
+                self.watch_state.status.value,
+            )
+            # A change is saved at once: an outage's start must survive a power cut.
+            await self._store.async_save(self._stored())
+        else:
+            self._store.async_delay_save(self._stored, WATCH_SAVE_DELAY.total_seconds())
+        if self.data is not None and _shown(self.watch_state) != _shown(before):
+            # Only what the entities show: a round that changes nothing writes no
+            # states (the probes' bytes join the totals with the next change or test).
+            # Not async_set_updated_data: that would push the next test back.
+            self.data = replace(
+                self.data,
+                total_bytes=self._total_bytes,
+                watch=self._visible_watch(),
+                last_outage=self._last_outage(),
+            )
+            self.async_update_listeners()
+
+    def _pause_watch(self) -> None:
+        """A test loads the line: rounds wait, so they neither fail nor skew it."""
+        self.watch_state = pause(self.watch_state)
+
+    def _resume_watch(self) -> None:
+        """The test ended: the round it displaced runs now."""
+        self.watch_state = resume(self.watch_state)
+        if self._round_displaced:
+            self._round_displaced = False
+            self._start_round()
+
+
+def _shown(state: WatchState) -> tuple[object, ...]:
+    """The parts of the watch the Internet sensor shows."""
+    return (state.status, state.server_problem, state.outage, state.ended)

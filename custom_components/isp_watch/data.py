@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 from homeassistant.config_entries import ConfigEntry
 
 from .compliance import Contract, ContractField, ContractSpeeds
+from .connectivity import WatchSettings
 from .const import (
     BYTES_PER_GB,
     CONF_CONFIRM_DELAY,
@@ -32,6 +33,8 @@ from .const import (
     CONF_SOURCE_ADDRESS,
     CONF_TWEET_COOLDOWN,
     CONF_TWEET_DAILY_CAP,
+    CONF_WATCH_FAILURES,
+    CONF_WATCH_INTERVAL,
     DEFAULT_SERVER_ID,
     EVIDENCE_MAX_AGE,
     OPTION_DEFAULTS,
@@ -98,6 +101,8 @@ class IspWatchSettings:
     outbox: OutboxPolicy
     dry_run: bool
     contract: Contract
+    watch: WatchSettings | None
+    """None: the connectivity watch between tests is off."""
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], options: Mapping[str, Any]) -> Self:
@@ -117,6 +122,7 @@ class IspWatchSettings:
             ),
         )
         server_id = str(options[CONF_SERVER_ID])
+        watch_minutes = float(options[CONF_WATCH_INTERVAL])
         return cls(
             thresholds=Thresholds(
                 min_download_mbps=float(options[CONF_MIN_DOWNLOAD]),
@@ -152,6 +158,12 @@ class IspWatchSettings:
                 download=contract_speeds(data, Direction.DOWNLOAD),
                 upload=contract_speeds(data, Direction.UPLOAD),
             ),
+            watch=WatchSettings(
+                interval=timedelta(minutes=watch_minutes),
+                failures_to_down=int(options[CONF_WATCH_FAILURES]),
+            )
+            if watch_minutes > 0
+            else None,
         )
 
     @classmethod

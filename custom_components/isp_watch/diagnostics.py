@@ -65,6 +65,11 @@ async def async_get_config_entry_diagnostics(
         "failures_by_kind": dict(failures),
         "total_test_bytes": coordinator.data.total_bytes,
         "recent_results": [outcome.as_dict() for outcome in history[-RECENT_RESULTS:]],
+        "connectivity_watch": {
+            "enabled": coordinator.settings.watch is not None,
+            "state": coordinator.watch_state.as_dict(),
+            "episodes": [episode.as_dict() for episode in coordinator.episodes],
+        },
         "outbox": (
             {"dry_run": sender.dry_run, **sender.outbox.as_dict()}
             if sender is not None

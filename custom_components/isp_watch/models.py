@@ -238,6 +238,8 @@ class TestServer(Stored):
     country: str
     distance_km: float | None = None
     """None when speedtest.net's coordinates gave no distance (a NaN, say)."""
+    host: str = ""
+    """The server's "host:port" as the server list gives it; empty in old records."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,6 +258,8 @@ class Measurement(Stored):
     """The client's ISP as speedtest.net names it; the external IP is never kept."""
     started: datetime
     finished: datetime
+    nearby_hosts: tuple[str, ...] = ()
+    """"host:port" of other servers near the one used, for the connectivity watch."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -71,6 +71,8 @@ CANCELLED: Final = "cancelled"
 # of three probes: one dead probe adds 600,000 ms, three make 1,800,000 ms.
 ONE_PROBE_DEAD_MS: Final = 3600 / 3 / 2 * 1000
 ALL_PROBES_DEAD_MS: Final = 3 * ONE_PROBE_DEAD_MS
+# Servers near the best one whose hosts a measurement names for the connectivity watch.
+NEARBY_HOSTS_KEPT: Final = 2
 # How often the main thread looks at the shutdown flag, and how long the test then gets
 # to notice it and report the data it used before the answer goes out without it.
 POLL_INTERVAL: Final = 0.05
@@ -408,6 +410,7 @@ class Runner:
             "bytes_sent": int(results.bytes_sent),
             "server": server_info(best),
             "isp": str(tester.config["client"].get("isp", "")),
+            "nearby_hosts": nearby_hosts(tester, best),
         }
 
     # -- phases --------------------------------------------------------------------
@@ -496,7 +499,22 @@ def server_info(server: dict[str, Any]) -> dict[str, Any]:
         "sponsor": str(server.get("sponsor", "")),
         "country": str(server.get("country", "")),
         "distance_km": round(distance, 1) if math.isfinite(distance) else None,
+        "host": str(server.get("host", "")),
     }
+
+
+def nearby_hosts(tester: Any, best: dict[str, Any]) -> list[str]:
+    """Hosts of the nearest servers other than the best, from the list already loaded.
+
+    The connectivity watch probes them besides the best server, so that one server's
+    maintenance does not look like an outage; no request to speedtest.net is added.
+    """
+    hosts: list[str] = []
+    for server in getattr(tester, "closest", None) or []:
+        host = str(server.get("host", ""))
+        if host and host != best.get("host") and host not in hosts:
+            hosts.append(host)
+    return hosts[:NEARBY_HOSTS_KEPT]
 
 
 def write_answer(answer: dict[str, Any]) -> None:

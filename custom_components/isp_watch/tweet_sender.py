@@ -8,7 +8,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, override
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
@@ -27,6 +28,7 @@ from .const import (
     CONF_X_USERNAME,
     DOMAIN,
     OUTBOX_STORE,
+    SHUTDOWN_SEND_WINDOW,
     X_CREDENTIAL_KEYS,
 )
 from .models import PostOutcome, PostResult, UnreadableRecord
@@ -129,6 +131,8 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         self._handle: str | None = entry.data.get(CONF_ISP_HANDLE) or None
         self._send_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
+        self._stop_deadline: float | None = None
+        """Loop time until which posts may still go out while Home Assistant stops."""
 
     async def async_load(self) -> None:
         """Restore queued posts and send what is due."""
@@ -143,14 +147,31 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
         # gone, and one attempt tells.
         self.outbox.resume()
         self.async_set_updated_data(self.outbox)
+        self.config_entry.async_on_unload(
+            self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._on_stop)
+        )
         self._schedule()
 
     @override
     async def async_shutdown(self) -> None:
-        """Stop the timer and release the HTTP session."""
+        """Stop the timer and release the HTTP session.
+
+        While Home Assistant stops, the session stays for the last posts: the process
+        ends soon after and takes it along.
+        """
         self._cancel_timer()
         await super().async_shutdown()
-        await self.hass.async_add_executor_job(self._client.close)
+        if not self.hass.is_stopping:
+            await self.hass.async_add_executor_job(self._client.close)
+
+    @callback
+    def _on_stop(self, _event: Event) -> None:
+        """Home Assistant stops: deliver what is due now, within a few seconds.
+
+        A post that an automation asks for on the way down (the shutdown message) gets
+        the same window. What does not go out in time stays on disk for the next start.
+        """
+        self._start_sending()
 
     @property
     def outbox(self) -> Outbox:
@@ -324,7 +345,8 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
             return
         if when <= now:
             self._start_sending()
-        else:
+        elif not self.hass.is_stopping:
+            # While Home Assistant stops, a later attempt is for the next start.
             self._unsub_timer = async_track_point_in_utc_time(
                 self.hass, self._on_timer, when
             )
@@ -336,9 +358,33 @@ class TweetSender(DataUpdateCoordinator[Outbox]):
 
     @callback
     def _start_sending(self) -> None:
-        self.config_entry.async_create_background_task(
-            self.hass, self.async_send_due(), name=f"{DOMAIN} send post"
-        )
+        if not self.hass.is_stopping:
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_send_due(), name=f"{DOMAIN} send post"
+            )
+            return
+        now = self.hass.loop.time()
+        if self._stop_deadline is None:
+            # One window for the whole stop, however many posts fall into it.
+            self._stop_deadline = now + SHUTDOWN_SEND_WINDOW.total_seconds()
+        if now < self._stop_deadline:
+            # A tracked task: Home Assistant's stop stage waits for it.
+            self.hass.async_create_task(
+                self._send_before_stop(self._stop_deadline),
+                f"{DOMAIN} send post before stop",
+            )
+
+    async def _send_before_stop(self, deadline: float) -> None:
+        """One attempt, cut at the deadline; an unsent post is still on disk."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.async_send_due()
+        except TimeoutError:
+            _LOGGER.info(
+                "X did not answer before Home Assistant stopped; the post of %s waits"
+                " for the next start",
+                self.config_entry.title,
+            )
 
     @callback
     def _cancel_timer(self) -> None:
