@@ -44,6 +44,7 @@ import ssl
 import struct
 import threading
 import time
+from typing import Final
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -618,9 +619,20 @@ class _Handler(QuietHandler):
 FakeSpeedtest.handler = _Handler
 
 
-def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
+@dataclass(frozen=True)
+class _TlsMaterial:
+    """A CA, and a certificate with its key for speedtest.net's hosts, as PEM."""
+
+    ca: bytes
+    certificate: bytes
+    key: bytes
+
+
+def _make_tls_material() -> _TlsMaterial:
     """A CA and a www.speedtest.net certificate that Python 3.13+ accepts."""
     now = dt.datetime.now(dt.UTC)
+    valid_from = now - dt.timedelta(days=1)
+    valid_until = now + dt.timedelta(days=30)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fake Speedtest CA")])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
@@ -630,8 +642,8 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(certificates=True), critical=True)
         .add_extension(ca_ski, critical=False)
@@ -650,8 +662,8 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_until)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(h) for h in SPEEDTEST_HOSTS]),
             critical=False,
@@ -671,17 +683,24 @@ def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file = folder / "fake-speedtest-cert.pem"
-    key_file = folder / "fake-speedtest-key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
+    return _TlsMaterial(
+        ca=ca.public_bytes(serialization.Encoding.PEM),
+        certificate=certificate.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
+
+
+def _make_tls_context(ca_file: Path, folder: Path) -> ssl.SSLContext:
+    """The fake's TLS server side, its CA written to `ca_file` for the clients."""
+    ca_file.write_bytes(_TLS.ca)
+    cert_file = folder / "fake-speedtest-cert.pem"
+    key_file = folder / "fake-speedtest-key.pem"
+    cert_file.write_bytes(_TLS.certificate)
+    key_file.write_bytes(_TLS.key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return context
@@ -700,3 +719,9 @@ def _key_usage(*, certificates: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+# Made once, when the module is imported and no test has frozen the clock: the
+# certificate builder remembers the datetime class it first sees, so a first build
+# under a frozen clock would make every later build fail.
+_TLS: Final = _make_tls_material()
