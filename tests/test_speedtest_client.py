@@ -22,7 +22,13 @@ from custom_components.isp_watch.speedtest_client import (
     TestServer as SpeedTestServer,
     outcome_from_dict,
 )
-from tests.fake_speedtest import CLIENT_IP, ISP, SERVER_IDS, FakeSpeedtest
+from tests.fake_speedtest import (
+    CLIENT_IP,
+    ISP,
+    RECEIVE_BUFFER,
+    SERVER_IDS,
+    FakeSpeedtest,
+)
 
 # Short timeouts: the faults below stall for good, so each ends at its first timeout.
 QUICK = SpeedTestSettings(request_timeout=1.0, deadline=60)
@@ -30,6 +36,9 @@ QUICK = SpeedTestSettings(request_timeout=1.0, deadline=60)
 # few of the fake's 16 KiB writes unread in its buffers (12 in all, measured), which
 # the fake counts as served.
 UNREAD_WHEN_STOPPED = 8 * 64 * 1024
+# An upload stream's bytes in flight when a direction ends: at most what the fake's
+# receive buffer (64 KiB, doubled by the kernel) takes, for each of up to 8 streams.
+UNACKED_WHEN_STOPPED = 8 * 2 * RECEIVE_BUFFER
 
 
 @pytest.fixture
@@ -100,7 +109,10 @@ async def test_measurement_matches_the_line(
     )
     assert outcome.upload_mbps == pytest.approx(fake_speedtest.upload_mbps, rel=0.15)
     assert outcome.ping_ms == pytest.approx(fake_speedtest.latency_ms, abs=7)
-    assert outcome.bytes_sent == fake_speedtest.bytes_received
+    # Upload counts bytes the server acknowledged; what was still on its way when the
+    # direction ended arrives uncounted.
+    in_flight = fake_speedtest.bytes_received - outcome.bytes_sent
+    assert 0 <= in_flight <= UNACKED_WHEN_STOPPED
     unread = fake_speedtest.bytes_served - outcome.bytes_received
     assert 0 <= unread <= UNREAD_WHEN_STOPPED
     assert outcome.server == SpeedTestServer(
@@ -126,7 +138,8 @@ async def test_fixed_server(line: FakeSpeedtest, client: SpeedTestClient) -> Non
 
     assert isinstance(outcome, Measurement), outcome
     assert outcome.server.id == SERVER_IDS[2]
-    assert line.count("/speedtest2/latency.txt") == 3
+    # speedtest-cli's three probes, then the engine's samples: all to that server.
+    assert line.count("/speedtest2/latency.txt") >= 3 + 10
     assert line.count("/speedtest0/") == line.count("/speedtest1/") == 0
 
 
@@ -265,7 +278,8 @@ async def test_one_failed_download_spoils_the_test(
     assert outcome.kind is FailureKind.INVALID_RESULT
     assert outcome.reason.startswith("1 of ")
     assert "downloads failed (HTTP 404)" in outcome.reason
-    assert outcome.bytes_received > 0
+    # The direction ends at once; what the other streams read still counts.
+    assert 0 <= line.bytes_served - outcome.bytes_received <= UNREAD_WHEN_STOPPED
 
 
 async def test_fixed_server_no_longer_offered(
