@@ -579,3 +579,98 @@ async def test_runner_that_cannot_start(tmp_path: Path) -> None:
     assert isinstance(outcome, SpeedTestFailure), outcome
     assert outcome.kind is FailureKind.INVALID_RESULT
     assert outcome.reason == "the test runner could not start (FileNotFoundError)"
+
+
+@pytest.fixture
+def steady_line(fake_speedtest: FakeSpeedtest) -> FakeSpeedtest:
+    """A line with room for the engine to find the steady rate (10 s per direction)."""
+    fake_speedtest.test_length = 10
+    fake_speedtest.latency_ms = 2
+    fake_speedtest.set_rates(download_mbps=40.0, upload_mbps=20.0)
+    return fake_speedtest
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+async def test_engine_reports_the_paced_rate(
+    steady_line: FakeSpeedtest, client: SpeedTestClient, keep_alive: bool
+) -> None:
+    """Both directions come within 5 % of the line's rate, with or without reuse."""
+    steady_line.keep_alive = keep_alive
+
+    outcome = await client.run_test(SpeedTestSettings(request_timeout=5.0))
+    steady_line.settle()
+
+    assert isinstance(outcome, Measurement), outcome
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+    # Only the requests speedtest-cli makes; connections reused only when allowed.
+    posts = steady_line.count("POST ")
+    assert posts == steady_line.count("/upload.php?x=") > 0
+    if not keep_alive:
+        assert steady_line.count("random") > 4
+
+
+async def test_ramp_up_is_not_taken_for_the_rate(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """A line that ramps up like TCP's slow start still reports its steady rate."""
+    steady_line.set_ramp(3.0)
+
+    outcome = await client.run_test(SpeedTestSettings(request_timeout=5.0))
+
+    assert isinstance(outcome, Measurement), outcome
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+
+
+async def test_server_stops_answering_during_download(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """A server that goes silent mid-download is a stalled test, not a slow line."""
+    task = asyncio.create_task(client.run_test(QUICK))
+    await _until(lambda: steady_line.bytes_served > 1_000_000)
+    steady_line.faults.silent = True
+
+    outcome = await task
+
+    assert isinstance(outcome, SpeedTestFailure), outcome
+    assert outcome.kind is FailureKind.TIMEOUT
+    assert "downloads stalled" in outcome.reason
+    assert steady_line.count("POST") == 0
+
+
+async def test_receiver_stalls_mid_upload(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """Bytes still in the send buffer when the receiver stops are never counted."""
+    task = asyncio.create_task(client.run_test(QUICK))
+    await _until(lambda: steady_line.bytes_received > 1_000_000)
+    steady_line.faults.silent = True
+
+    outcome = await task
+
+    assert isinstance(outcome, SpeedTestFailure), outcome
+    assert outcome.kind is FailureKind.TIMEOUT
+    assert "uploads stalled" in outcome.reason
+    # Acknowledged: what the fake read, plus at most its receive buffers.
+    assert steady_line.bytes_received <= outcome.bytes_sent
+    assert outcome.bytes_sent <= steady_line.bytes_received + UNACKED_WHEN_STOPPED
+
+
+async def test_transfers_through_a_proxy(
+    steady_line: FakeSpeedtest, fake_speedtest: FakeSpeedtest
+) -> None:
+    """Behind a proxy the transfers take it too; upload counts what the server got."""
+    environment = fake_speedtest.environment() | {"no_proxy": ""}
+    proxied = SpeedTestClient(environment=environment)
+
+    outcome = await proxied.run_test(SpeedTestSettings(request_timeout=5.0))
+    steady_line.settle()
+
+    assert isinstance(outcome, Measurement), outcome
+    assert steady_line.count("GET http://127.0.0.1:") > 0
+    assert steady_line.count("POST http://127.0.0.1:") > 0
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+    # Confirmed by the server's size=N: never more than it read.
+    assert 0 < outcome.bytes_sent <= steady_line.bytes_received

@@ -298,6 +298,8 @@ RATE_WINDOW: Final = 1.0
 # reads and whole paced writes, ±10 % of 1 s at 40 Mbit/s.
 STEADY_WINDOW: Final = 1.5
 STEADY_TOLERANCE: Final = 0.04
+# ... at this many samples in a row, so that noise does not pass for a plateau.
+STEADY_SAMPLES: Final = 5
 # Hard limits of one direction, whatever the line does.
 MAX_DIRECTION_SECONDS: Final = 10.0
 MAX_DIRECTION_BYTES: Final = 750_000_000
@@ -769,7 +771,12 @@ class Direction:
     def next_upload(self, stream: Stream) -> int:
         """The upload size that keeps a connection busy for about its target time."""
         self.next_request()
-        wanted = self._per_stream_rate * UPLOAD_REQUEST_SECONDS
+        seconds = UPLOAD_REQUEST_SECONDS
+        if not self.by_acknowledgement:
+            # Counted only when the server confirms a whole body: smaller bodies give
+            # the samples a finer grain.
+            seconds /= 4
+        wanted = self._per_stream_rate * seconds
         return max([FIRST_UPLOAD, *(size for size in UPLOAD_SIZES if size <= wanted)])
 
     def delivered(self) -> int:
@@ -808,6 +815,7 @@ class Direction:
         prober.start()
         since = start
         rate: float | None = None
+        steady_ticks = 0
         try:
             while True:
                 self.stopping.wait(SAMPLE_INTERVAL)
@@ -831,9 +839,11 @@ class Direction:
                         self.add_streams(wanted - len(self.streams))
                         since = now  # the new streams ramp up from here
                         continue
-                    rate = steady_rate(self.samples, since)
-                    if rate is None:
+                    steady = steady_rate(self.samples, since)
+                    steady_ticks = steady_ticks + 1 if steady is not None else 0
+                    if steady_ticks < STEADY_SAMPLES:
                         continue
+                    rate = steady
                 # A stream that has gone quiet is not cut off with the others: its
                 # own socket timeout tells a server that stopped answering.
                 if not any(
