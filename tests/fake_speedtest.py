@@ -223,6 +223,9 @@ class FakeSpeedtest(LoopbackServer):
         self.max_chunk_count = max_chunk_count
         self.faults = Faults()
         self.isp = ISP
+        self.receive_buffer: int | None = RECEIVE_BUFFER
+        """Each connection's receive buffer; None leaves it to the kernel (a shaped
+        link in benchmarks/, whose own queue is the bottleneck)."""
         self.keep_alive = False
         """Whether connections stay open for more requests when the client asks."""
         self.ramp_seconds = 0.0
@@ -414,7 +417,10 @@ class _Handler(QuietHandler):
         # A small receive buffer keeps the bytes speedtest-cli hands to its socket from
         # counting as uploaded long before they arrive, as on a real line whose
         # bottleneck queue is small.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if self.owner.receive_buffer:
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, self.owner.receive_buffer
+            )
         # A reply's head and body go out at once, as from real servers; with Nagle's
         # algorithm the body would wait for the client's delayed acknowledgement.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
