@@ -131,8 +131,9 @@ class Link:
             (self.in_client, "veth-c"),
             (self.in_server, "veth-s"),
         ):
-            namespace("tc", "qdisc", "replace", "dev", device, "root", "tbf", "rate",
-                      f"{mbps}mbit", "burst", str(burst), "latency", "25ms")  # fmt: skip
+            rate = f"{mbps}mbit"
+            namespace("tc", "qdisc", "replace", "dev", device, "root", "tbf",
+                      "rate", rate, "burst", str(burst), "latency", "25ms")  # fmt: skip
         self.stop_delay_line()
         self.delay_line = subprocess.Popen(
             [IP, "netns", "exec", self.client, str(self.delay_line_binary),
@@ -411,12 +412,11 @@ def main() -> None:
         ]
     work = Path(tempfile.mkdtemp(prefix="isp-watch-accuracy-"))
     link = Link(work)
+    serve_command = [IP, "netns", "exec", link.server, sys.executable, __file__,
+                     "--serve", SERVER_ADDRESS]  # fmt: skip
     server = subprocess.Popen(
-        [IP, "netns", "exec", link.server, sys.executable, __file__,
-         "--serve", SERVER_ADDRESS],  # fmt: skip
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
+        serve_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     rows: list[str] = []
     try:
         fake = json.loads(server.stdout.readline()) if server.stdout else {}
