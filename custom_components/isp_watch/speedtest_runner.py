@@ -1,4 +1,4 @@
-"""Child side of a speed test: run one operation with speedtest-cli, print its answer.
+"""Child side of a speed test: measure one test, print its answer.
 
 speedtest_client starts this file as a plain script, so it imports nothing from the
 integration::
@@ -10,30 +10,52 @@ Arguments: ``operation`` (``"test"``, ``"probe"`` or ``"servers"``), ``server_id
 ``timeout`` (seconds per blocking socket operation), ``source_address`` (str or null)
 and ``library_path`` (the folder speedtest-cli is installed in, or null).
 
+speedtest-cli speaks the speedtest.net protocol: the configuration, the server list
+and the best server by latency. The transfers are this runner's own engine, using only
+the requests speedtest-cli makes (``GET .../random{N}x{N}.jpg``, ``POST .../upload.php``
+with its body), through the same proxy environment:
+
+* parallel streams, more of them on a fast line, each asking for requests sized to
+  keep it busy for a second or two; a connection is reused while the server keeps it
+  open, and a reuse that fails is retried once on a new connection, without reuse;
+* the bytes delivered are sampled every 100 ms: body bytes read for download, and for
+  upload the bytes the server acknowledged (Linux ``TCP_INFO`` ``tcpi_bytes_acked``),
+  never bytes still in a send buffer. Through a proxy or TLS the acknowledgements come
+  from the proxy or count the encryption, so there only the server's ``size=N`` counts;
+* a direction stops once two consecutive 1.5 s windows agree within 4 % for half a
+  second, and reports the rate over those windows: the ramp-up never counts. Hard
+  limits: the configuration's test length (at most 10 s) and 750 MB per direction;
+* ping is the median of 10 latency probes to the chosen server, made as speedtest-cli
+  makes them (half of connect plus request: about one round trip); jitter is the mean
+  absolute difference of consecutive probes; latency under load is the median of
+  probes made every 250 ms while each direction runs.
+
 The answer is one JSON object on one line of standard output, written with
 ``os.write`` to file descriptor 1. speedtest-cli is imported while ``sys.stdout`` and
 ``sys.stderr`` are text buffers without a file descriptor: given real ones it wraps
 descriptors 1 and 2 in ``FileIO`` objects that close them when collected, which would
 race with the answer. Nothing else writes to standard output. The answer's ``type``:
 
-* ``"measurement"``: ``download_mbps``, ``upload_mbps``, ``ping_ms``,
-  ``bytes_received``, ``bytes_sent``, ``server`` (``id``, ``name``, ``sponsor``,
-  ``country``, ``distance_km``) and ``isp``. The client's IP address is never written.
+* ``"measurement"``: ``download_mbps``, ``upload_mbps``, ``ping_ms``, ``jitter_ms``,
+  ``ping_samples``, ``download_latency_ms`` and ``upload_latency_ms`` (null if no
+  probe answered under load), ``bytes_received``, ``bytes_sent``, ``server`` (``id``,
+  ``name``, ``sponsor``, ``country``, ``distance_km``) and ``isp``. The client's IP
+  address is never written.
 * ``"failure"``: ``kind`` (a speedtest_client.FailureKind value), ``reason`` (short
   English, without addresses), ``bytes_received`` and ``bytes_sent`` used anyway.
 * ``"reachable"`` (probe) and ``"servers"`` with ``servers``, nearest first.
 
-speedtest-cli hides many failures: a download that fails counts 0 bytes, an upload
-answered with an HTTP error counts as sent, dead latency probes still choose a server
-with a ping of 1,800,000 ms, a stopped test returns numbers from partial data, and some
-failures escape as bare TimeoutError, ConnectionResetError, NameError or KeyError. This
-runner watches every request the library makes and reports a typed failure instead of
-numbers that would look like a slow line.
+speedtest-cli hides many failures: dead latency probes still choose a server with a
+ping of 1,800,000 ms, and some failures escape as bare TimeoutError,
+ConnectionResetError, NameError or KeyError. This runner watches the requests the
+library makes and reports a typed failure instead. In the engine any request that
+fails ends the direction: an HTTP error, a body cut short or reset, or a server that
+stops answering (a stream that goes quiet is waited for until its socket timeout, so
+a stall is a timeout, never a low number).
 
-SIGTERM and SIGINT set the shutdown flag speedtest-cli polls. The test runs in a daemon
-thread (the library's own threads inherit that), so the main thread can answer
-``cancelled`` and exit at once even while the library is blocked in a socket call it
-does not interrupt.
+SIGTERM and SIGINT set the shutdown flag speedtest-cli and the engine poll. The test
+runs in a daemon thread, so the main thread can answer ``cancelled`` and exit at once
+even while the library is blocked in a socket call it does not interrupt.
 """
 
 from __future__ import annotations
@@ -291,6 +313,8 @@ def import_speedtest(library_path: str | None) -> Any:
 
 # Rates are judged on samples of delivered bytes taken this often.
 SAMPLE_INTERVAL: Final = 0.1
+# The longest a sample may take to read; a slower one is left out.
+SAMPLE_SKEW: Final = 0.005
 # The recent rate, for sizing streams and requests, is the rate over this long.
 RATE_WINDOW: Final = 1.0
 # A direction is steady when the rates of two such consecutive windows differ by no
@@ -333,9 +357,10 @@ UPLOAD_TEXT: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Uploads are handed to the socket in pieces, so a stop is noticed within one piece.
 SEND_PIECE: Final = 256 * 1024
 READ_BUFFER: Final = 64 * 1024
-# Linux's struct tcp_info: tcpi_bytes_acked is the 64-bit field at this offset.
+# Linux's struct tcp_info: the 64-bit fields tcpi_bytes_acked and tcpi_bytes_received,
+# at these offsets; the first counts upload, the second download.
 TCP_INFO_SIZE: Final = 232
-BYTES_ACKED_OFFSET: Final = 120
+KERNEL_COUNT_OFFSET: Final = {"upload": 120, "download": 128}
 # Latency: samples before the transfers, and how often during them.
 PING_SAMPLES: Final = 10
 LOADED_LATENCY_INTERVAL: Final = 0.25
@@ -350,18 +375,23 @@ def upload_body() -> memoryview:
     return memoryview((b"content1=" + text)[:size])
 
 
-def acked_bytes(sock: socket.socket) -> int | None:
-    """Bytes the peer has acknowledged on `sock`, where the kernel tells (Linux)."""
+def kernel_count(sock: socket.socket, purpose: str) -> int | None:
+    """Bytes the peer acknowledged (upload) or the kernel received (download).
+
+    Where the kernel tells (Linux): it counts what crossed the line, whether or not a
+    busy process has read it yet, and never what still waits in a send buffer.
+    """
     option = getattr(socket, "TCP_INFO", None)
     if option is None:
         return None
+    offset = KERNEL_COUNT_OFFSET[purpose]
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
     except OSError:
         return None
-    if len(info) < BYTES_ACKED_OFFSET + 8:
+    if len(info) < offset + 8:
         return None
-    return int.from_bytes(info[BYTES_ACKED_OFFSET : BYTES_ACKED_OFFSET + 8], "little")
+    return int.from_bytes(info[offset : offset + 8], "little")
 
 
 def windowed_rate(samples: list[tuple[float, int]], end: float, window: float) -> float:
@@ -478,11 +508,12 @@ class Route:
         )
 
     @property
-    def counts_acknowledged(self) -> bool:
-        """Whether the socket's acknowledged bytes are bytes the server received.
+    def counts_in_kernel(self) -> bool:
+        """Whether the socket's own counts are bytes exchanged with the server.
 
-        Through a proxy, or inside TLS, the acknowledgements come from the proxy or
-        count the encryption too; then only the server's own ``size=N`` counts.
+        Through a proxy, or inside TLS, they count the proxy's acknowledgements or the
+        encryption too; then upload counts only the server's ``size=N``, and download
+        the body bytes read.
         """
         return (
             self.proxy is None
@@ -523,8 +554,8 @@ class Stream(threading.Thread):
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._counted = 0
-        self._acked_base = 0
-        self._head_bytes = 0
+        self._kernel_base = 0
+        self._kernel_start = 0
         self._answered = False
         self.keep_alive = True
         # Kept by the sampler: when the stream last delivered anything.
@@ -534,13 +565,25 @@ class Stream(threading.Thread):
     # -- what the sampler reads ----------------------------------------------------
 
     def delivered(self) -> int:
-        """Body bytes delivered so far: read (download) or acknowledged (upload)."""
+        """Bytes delivered so far, as the kernel counts them where it can."""
         with self._lock:
-            if self._sock is not None and self.direction.by_acknowledgement:
-                acked = acked_bytes(self._sock)
-                if acked is not None:
-                    return self._acked_base + max(0, acked - self._head_bytes)
+            if self.direction.by_kernel:
+                return self._kernel_base + self._kernel_now()
             return self._counted
+
+    def used(self) -> int:
+        """Body bytes moved: read (download) or delivered (upload)."""
+        if self.direction.purpose == "download":
+            with self._lock:
+                return self._counted
+        return self.delivered()
+
+    def _kernel_now(self) -> int:
+        """What the open connection delivered (the lock is held)."""
+        if self._sock is None:
+            return 0
+        count = kernel_count(self._sock, self.direction.purpose)
+        return max(0, count - self._kernel_start) if count is not None else 0
 
     def abort(self) -> None:
         """Wake the stream from any blocking call, dropping unsent data."""
@@ -593,21 +636,18 @@ class Stream(threading.Thread):
         with self._lock:
             self._sock = sock
             # Linux counts the SYN as one acknowledged byte: the count starts here.
-            self._head_bytes = acked_bytes(sock) or 0
+            self._kernel_start = kernel_count(sock, self.direction.purpose) or 0
         if self.direction.stopping.is_set():
             raise StreamEnded
 
     def close(self) -> None:
         """Close the connection, keeping what it delivered."""
         with self._lock:
-            sock, self._sock = self._sock, None
+            sock = self._sock
             if sock is None:
                 return
-            if self.direction.by_acknowledgement:
-                acked = acked_bytes(sock)
-                if acked is not None:
-                    self._acked_base += max(0, acked - self._head_bytes)
-                    self._counted = self._acked_base
+            self._kernel_base += self._kernel_now()
+            self._sock = None
             sock.close()
 
     @property
@@ -693,14 +733,15 @@ class UploadStream(Stream):
         head = request_head(direction.route, "POST", path, extra)
         self.sock.sendall(head)
         with self._lock:
-            self._head_bytes += len(head)
+            # Request heads are acknowledged too; only bodies count.
+            self._kernel_start += len(head)
         self.send(direction.body[:size])
         response = self.response("POST")
         reply = response.read(64)
         match = re.match(rb"size=(\d+)", reply)
         confirmed = min(int(match.group(1)), size) if match else size
         with self._lock:
-            if not direction.by_acknowledgement:
+            if not direction.by_kernel:
                 self._counted += confirmed
         self.finish(response)
         return True
@@ -741,7 +782,7 @@ class Direction:
         self.body = body
         self.latency = latency
         self.folder = route.url.path.rpartition("/")[0]
-        self.by_acknowledgement = purpose == "upload" and route.counts_acknowledged
+        self.by_kernel = route.counts_in_kernel
         self.stopping = threading.Event()
         self.problems: list[Problem] = []
         self.attempts = 0
@@ -772,7 +813,7 @@ class Direction:
         """The upload size that keeps a connection busy for about its target time."""
         self.next_request()
         seconds = UPLOAD_REQUEST_SECONDS
-        if not self.by_acknowledgement:
+        if not self.by_kernel:
             # Counted only when the server confirms a whole body: smaller bodies give
             # the samples a finer grain.
             seconds /= 4
@@ -783,16 +824,23 @@ class Direction:
         """Bytes delivered by all streams."""
         return sum(stream.delivered() for stream in self.streams)
 
-    def sample(self, now: float) -> int:
-        """Take a sample of the bytes delivered, noting which streams moved."""
-        total = 0
-        for stream in self.streams:
-            delivered = stream.delivered()
+    def sample(self) -> int:
+        """Take a sample of the bytes delivered, noting which streams moved.
+
+        A sample is kept only if it was taken at one moment: on a busy machine this
+        thread may be preempted while it reads the counts, and a count newer than its
+        time stamp would show a rate above the line's.
+        """
+        before = time.monotonic()
+        counts = [stream.delivered() for stream in self.streams]
+        after = time.monotonic()
+        for stream, delivered in zip(self.streams, counts, strict=True):
             if delivered != stream.last_count:
                 stream.last_count = delivered
-                stream.last_progress = now
-            total += delivered
-        self.samples.append((now, total))
+                stream.last_progress = after
+        total = sum(counts)
+        if after - before <= SAMPLE_SKEW:
+            self.samples.append(((before + after) / 2, total))
         return total
 
     def add_streams(self, count: int) -> None:
@@ -819,9 +867,9 @@ class Direction:
         try:
             while True:
                 self.stopping.wait(SAMPLE_INTERVAL)
+                delivered = self.sample()
                 now = time.monotonic()
-                delivered = self.sample(now)
-                report(delivered)
+                report(sum(stream.used() for stream in self.streams))
                 if self.stopping.is_set() or self.shutdown.is_set():
                     break
                 if not any(stream.is_alive() for stream in self.streams):
@@ -858,11 +906,11 @@ class Direction:
             for stream in self.streams:
                 stream.join()
             prober.join()
-        delivered = self.delivered()
-        report(delivered)
+        used = sum(stream.used() for stream in self.streams)
+        report(used)
         if rate is None:
             rate = late_rate(self.samples, since)
-        return DirectionResult(rate * 8, delivered, latencies)
+        return DirectionResult(rate * 8, used, latencies)
 
     def probe_latency(self, latencies: list[float]) -> None:
         """Latency samples while the streams run."""
