@@ -191,7 +191,7 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     answer = _only_answer(stdout)
     assert answer["type"] == "measurement", answer
     assert answer["ping_samples"] >= 10
-    assert answer["ping_ms"] == pytest.approx(24, abs=2)
+    assert answer["ping_ms"] == pytest.approx(24, abs=3)
     assert answer["jitter_ms"] == pytest.approx(8, abs=1)
     # Under load the probes see the added delay, and its variation around it.
     assert answer["download_latency_ms"] == pytest.approx(54, abs=5)

@@ -24,7 +24,7 @@ with its body), through the same proxy environment:
   from the proxy or count the encryption, so there only the server's ``size=N`` counts;
 * a direction stops once two consecutive 1.5 s windows agree within 4 % for half a
   second, and reports the rate over those windows: the ramp-up never counts. Hard
-  limits: the configuration's test length (at most 10 s) and 500 MB per direction;
+  limits: the configuration's test length (4 to 10 s) and 500 MB per direction;
 * ping is the median of 10 latency probes to the chosen server, made as speedtest-cli
   makes them (half of connect plus request: about one round trip); jitter is the mean
   absolute difference of consecutive probes; latency under load is the median of
@@ -326,6 +326,9 @@ STEADY_TOLERANCE: Final = 0.04
 STEADY_SAMPLES: Final = 5
 # Hard limits of one direction, whatever the line does.
 MAX_DIRECTION_SECONDS: Final = 10.0
+# The configuration's test length (real: 10 s) applies, but never below this: the
+# steady part of a shorter direction would be too short to judge.
+MIN_DIRECTION_SECONDS: Final = 4.0
 MAX_DIRECTION_BYTES: Final = 500_000_000
 # Parallel connections: a few to begin with, more when each carries a lot; one TCP
 # connection on a long path cannot fill a fast line on its own.
@@ -777,7 +780,9 @@ class Direction:
         """Measure `purpose` ("download" or "upload") over `route`."""
         self.purpose = purpose
         self.route = route
-        self.time_limit = min(time_limit, MAX_DIRECTION_SECONDS)
+        self.time_limit = min(
+            max(time_limit, MIN_DIRECTION_SECONDS), MAX_DIRECTION_SECONDS
+        )
         self.shutdown = shutdown
         self.body = body
         self.latency = latency
