@@ -7,10 +7,11 @@ Run from the repository root:
 Each scenario from traces.py is run with `--runs` seeds. A strategy decides when the
 next test runs and when a complaint goes out:
 
-- ISP Watch: evaluate() + next_check() exactly as the coordinator drives them: the next
-  check after the delay next_check() gives, probes during an outage and a full test as
-  soon as a probe gets through. One complaint per slow episode (when it is confirmed)
-  and one per ended outage.
+- ISP Watch (defaults): evaluate() + next_check() as the coordinator drives them, with
+  the settings a new entry gets: the next check after the delay next_check() gives,
+  probes during an outage and a full test as soon as a probe gets through. One
+  complaint per slow episode (when it is confirmed) and one per ended outage.
+- ISP Watch, confirm after 10 min: the same with quicker confirmation tests.
 - ISP Watch, fixed schedule: the same judgement without adaptive testing (no
   confirmation tests, an outage checked at the regular interval).
 - Naive: a test every interval; a post whenever one test falls below a limit after one
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 import statistics
@@ -35,10 +36,20 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.traces import LIMITS, PROBE_BYTES, PROBE_DURATION, SCENARIOS, Line, Span
+from benchmarks.traces import (
+    LIMITS,
+    PLAN_DOWNLOAD_MBPS,
+    PLAN_UPLOAD_MBPS,
+    PROBE_BYTES,
+    PROBE_DURATION,
+    SCENARIOS,
+    SHIPPED,
+    Line,
+    Span,
+)
+from custom_components.isp_watch.const import HISTORY_MIN_AGE, HISTORY_MIN_COUNT
 from custom_components.isp_watch.evaluation import (
     CheckKind,
-    EvaluationSettings,
     ScheduleSettings,
     evaluate,
     measured_values,
@@ -46,19 +57,13 @@ from custom_components.isp_watch.evaluation import (
     next_check,
     prune_history,
 )
-from custom_components.isp_watch.speedtest_client import (
-    Measurement,
-    TestFailure,
-    TestOutcome,
-)
+from custom_components.isp_watch.models import Measurement, TestFailure, TestOutcome
 
-INTERVAL = timedelta(minutes=60)
-ADAPTIVE = ScheduleSettings(interval=INTERVAL)
-FIXED = ScheduleSettings(
-    interval=INTERVAL, max_confirm_tests=0, outage_probe_interval=INTERVAL
-)
-CONFIRM_LATER = ScheduleSettings(interval=INTERVAL, confirm_delay=timedelta(minutes=30))
-EVALUATION = EvaluationSettings()
+DEFAULTS = SHIPPED.schedule
+INTERVAL = DEFAULTS.interval
+FIXED = replace(DEFAULTS, max_confirm_tests=0, outage_probe_interval=INTERVAL)
+CONFIRM_SOONER = replace(DEFAULTS, confirm_delay=timedelta(minutes=10))
+EVALUATION = SHIPPED.evaluation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +141,12 @@ def run_isp_watch(line: Line, schedule: ScheduleSettings, offset: timedelta) -> 
             outcome = line.full_test(moment)
             run.full_tests += 1
         run.bytes_used += outcome.bytes_received + outcome.bytes_sent
-        history = prune_history([*history, outcome], outcome.finished)
+        history = prune_history(
+            [*history, outcome],
+            outcome.finished,
+            min_age=HISTORY_MIN_AGE,
+            min_count=HISTORY_MIN_COUNT,
+        )
         previous, state = state, evaluate(history, LIMITS, EVALUATION, outcome.finished)
         if state.slow and not previous.slow and state.slow_since is not None:
             run.complaints.append(
@@ -238,9 +248,9 @@ def score(line: Line, run: Run, into: Score) -> None:
 
 
 STRATEGIES: dict[str, Callable[[Line, timedelta], Run]] = {
-    "ISP Watch (defaults)": lambda line, offset: run_isp_watch(line, ADAPTIVE, offset),
-    "ISP Watch, confirm after 30 min": lambda line, offset: run_isp_watch(
-        line, CONFIRM_LATER, offset
+    "ISP Watch (defaults)": lambda line, offset: run_isp_watch(line, DEFAULTS, offset),
+    "ISP Watch, confirm after 10 min": lambda line, offset: run_isp_watch(
+        line, CONFIRM_SOONER, offset
     ),
     "ISP Watch, fixed hourly schedule": lambda line, offset: run_isp_watch(
         line, FIXED, offset
@@ -266,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{arguments.runs} seeded runs per scenario; tests every "
         f"{INTERVAL.total_seconds() / 60:.0f} min; limits "
         f"{LIMITS.min_download_mbps:g}/{LIMITS.min_upload_mbps:g} Mbit/s, "
-        f"{LIMITS.max_ping_ms:g} ms; plan 100/20 Mbit/s\n"
+        f"{LIMITS.max_ping_ms:g} ms; confirmation after "
+        f"{DEFAULTS.confirm_delay.total_seconds() / 60:.0f} min; "
+        f"plan {PLAN_DOWNLOAD_MBPS:g}/{PLAN_UPLOAD_MBPS:g} Mbit/s\n"
     )
     header = (
         f"{'scenario':<19} {'strategy':<33} {'posts':<7} {'sent':>5} {'expect':>6} "

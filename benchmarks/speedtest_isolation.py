@@ -70,8 +70,8 @@ def _serve_fake(rate: float, length: int) -> None:
 
 async def _measure(mode: str, rate: float, length: int) -> dict[str, Any]:
     # As in Home Assistant, the integration is imported before any test runs.
+    from custom_components.isp_watch.models import Measurement
     from custom_components.isp_watch.speedtest_client import (
-        Measurement,
         SpeedTestClient,
         SpeedTestSettings,
     )

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import random
 
-from custom_components.isp_watch.evaluation import Thresholds
-from custom_components.isp_watch.speedtest_client import (
+from custom_components.isp_watch.const import OPTION_DEFAULTS
+from custom_components.isp_watch.data import IspWatchSettings
+from custom_components.isp_watch.models import (
     FailureKind,
     Measurement,
     TestFailure,
@@ -28,7 +29,9 @@ from custom_components.isp_watch.speedtest_client import (
 PLAN_DOWNLOAD_MBPS = 100.0
 PLAN_UPLOAD_MBPS = 20.0
 BASE_PING_MS = 14.0
-LIMITS = Thresholds(min_download_mbps=50.0, min_upload_mbps=10.0, max_ping_ms=100.0)
+# What a new entry runs with, read as the integration reads it.
+SHIPPED = IspWatchSettings.from_config({}, OPTION_DEFAULTS)
+LIMITS = SHIPPED.thresholds
 SERVER = TestServer(
     id=4242, name="Springfield", sponsor="Example Fiber", country="US", distance_km=12.5
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -9,15 +10,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.isp_watch.const import (
     CONF_ISP_HANDLE,
     CONF_ISP_NAME,
-    CONF_MAX_PING,
     CONF_MIN_DOWNLOAD,
-    CONF_MIN_UPLOAD,
     CONF_PLAN_DOWNLOAD,
     CONF_PLAN_UPLOAD,
     DOMAIN,
+    OPTION_DEFAULTS,
 )
 from custom_components.isp_watch.tweet_sender import credentials_from_entry
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS
 
 ENTRY_DATA: dict[str, Any] = {
@@ -26,11 +27,9 @@ ENTRY_DATA: dict[str, Any] = {
     CONF_PLAN_DOWNLOAD: 100.0,
     CONF_PLAN_UPLOAD: 40.0,
 }
-ENTRY_OPTIONS: dict[str, Any] = {
-    CONF_MIN_DOWNLOAD: 30.0,
-    CONF_MIN_UPLOAD: 10.0,
-    CONF_MAX_PING: 100.0,
-}
+# Every option, as the config flow stores them: the defaults, with a minimum that fits
+# the 100 Mbit/s plan above.
+ENTRY_OPTIONS: dict[str, Any] = {**OPTION_DEFAULTS, CONF_MIN_DOWNLOAD: 30.0}
 X_ACCOUNT_DATA: dict[str, Any] = {
     "api_key": TEST_CREDENTIALS.api_key,
     "api_secret": TEST_CREDENTIALS.api_secret,
@@ -62,6 +61,7 @@ def make_entry(
     with_x_account: bool = False,
     unique_id: str = "default",
     polling: bool = True,
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
     """A config entry as the config flow creates it.
 
@@ -77,6 +77,7 @@ def make_entry(
         options={**ENTRY_OPTIONS, **(options or {})},
         unique_id=unique_id,
         pref_disable_polling=not polling,
+        entry_id=entry_id,
     )
     assert (credentials_from_entry(entry) is not None) is with_x_account
     return entry
@@ -87,3 +88,50 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+# Snapshots name entities by unique id, which starts with the entry id.
+SNAPSHOT_ENTRY_ID = "01KISPWATCHSNAPSHOT0000000"
+TEST_SERVER: dict[str, Any] = {
+    "id": 4242,
+    "name": "Town 0",
+    "sponsor": "Example Hosting 0",
+    "country": "Netherlands",
+    "distance_km": 41.1,
+}
+
+
+def stored_measurement(finished: str, *, download_mbps: float) -> dict[str, Any]:
+    """A measurement as the history store keeps it; it took six seconds."""
+    end = dt_util.parse_datetime(finished)
+    assert end is not None
+    return {
+        "type": "measurement",
+        "download_mbps": download_mbps,
+        "upload_mbps": 19.456,
+        "ping_ms": 15.27,
+        "bytes_received": 10_000_000,
+        "bytes_sent": 8_000_000,
+        "server": TEST_SERVER,
+        "isp": "Example Fibre",
+        "started": (end - timedelta(seconds=6)).isoformat(),
+        "finished": end.isoformat(),
+    }
+
+
+def store_history(
+    hass_storage: dict[str, Any], entry_id: str, history: list[dict[str, Any]]
+) -> None:
+    """Put a test history where the entry finds it when it is set up."""
+    key = f"{DOMAIN}.{entry_id}.history"
+    hass_storage[key] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": key,
+        "data": {
+            "history": history,
+            "total_bytes": sum(
+                item["bytes_received"] + item["bytes_sent"] for item in history
+            ),
+        },
+    }

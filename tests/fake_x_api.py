@@ -10,11 +10,15 @@ it carried.
 Tests script faults with ``fail_next(kind)``, answered in order, one per request:
 ``401``, ``402``, ``403-duplicate``, ``403-read-only``, ``403-not-enrolled``, ``400``,
 ``429`` (reset times of the 15-minute window and of the 24-hour user cap chosen per
-fault), ``500``, ``502`` (an HTML page, as from a proxy in front), ``503``, ``stall``
-(hold the request without answering until the fake stops, longer than any client
-timeout), ``stall-after-posting`` (publish the post, then stall: the client times out
-on a post that exists, as happens for real) and ``reset`` (drop the connection with a
-TCP reset). ``stop()`` refuses connections; ``start()`` listens again on the same port.
+fault, or a reset header that is not a number), ``500``, ``502`` (an HTML page, as from
+a proxy in front), ``503``, ``stall`` (hold the request without answering until the
+fake stops, longer than any client timeout), ``stall-after-posting`` (publish the post,
+then stall: the client times out on a post that exists, as happens for real),
+``trickle`` (answer normally, post published, but send the body one byte at a time,
+each byte well within a read timeout), ``trickle-headers`` (the same for the status
+line and headers), ``reset`` (drop the connection with a TCP reset) and ``raw`` (any
+status, body and content type: the odd answers a server in the way, or a broken one,
+gives). ``stop()`` refuses connections; ``start()`` listens again on the same port.
 
 How tests point tweepy at it: tweepy always calls ``https://api.twitter.com``. The X
 client mounts an adapter on tweepy's session that sends those requests to
@@ -32,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 import hashlib
 import hmac
+from http import HTTPStatus
 import json
 import socket
 import struct
@@ -142,7 +147,10 @@ FAULT_KINDS = frozenset(
         "503",
         "stall",
         "stall-after-posting",
+        "trickle",
+        "trickle-headers",
         "reset",
+        "raw",
     }
 )
 
@@ -154,13 +162,18 @@ class Fault:
     For ``429``: ``rate_limit_reset`` is the 15-minute window's reset (Unix seconds;
     15 minutes from now unless given, left out when ``reset_header`` is false), and
     ``daily_reset`` makes it the 24-hour user cap that ran out, with requests still
-    left in the 15-minute window.
+    left in the 15-minute window. A text ``rate_limit_reset`` is sent as it is.
+
+    For ``raw``: the answer's ``status``, ``body`` and ``content_type``.
     """
 
     kind: str
-    rate_limit_reset: int | None = None
+    rate_limit_reset: int | str | None = None
     daily_reset: int | None = None
     reset_header: bool = True
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
 
 
 def _encode(value: str) -> str:
@@ -223,6 +236,9 @@ class FakeXApi(LoopbackServer):
         self.access_level = "read-write"
         # A stalled request is held until the fake stops, or this long at most.
         self.stall_seconds = 30.0
+        # A trickled answer sends one byte this often: each well within a read timeout,
+        # the whole far beyond one.
+        self.trickle_interval = 0.2
         # Requests held by a stall right now: a client that gave up left them here.
         self.holding = 0
         self.faults: list[Fault] = []
@@ -275,6 +291,8 @@ class FakeXApi(LoopbackServer):
 
 class _Handler(QuietHandler):
     owner: FakeXApi
+    # Which part of the answer goes out one byte at a time, if any.
+    trickle: str | None = None
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         self._handle(None)
@@ -296,8 +314,12 @@ class _Handler(QuietHandler):
         text = body.get("text") if body else None
         self.owner.record(ReceivedRequest(self.command, parts.path, valid, text))
         if (fault := self.owner.take_fault()) is not None:
-            self._fault(fault, text)
-            return
+            if fault.kind in {"trickle", "trickle-headers"}:
+                # The normal answer, slowly.
+                self.trickle = fault.kind
+            else:
+                self._fault(fault, text)
+                return
         if not valid:
             self._json(401, UNAUTHORIZED_BODY)
             return
@@ -348,6 +370,9 @@ class _Handler(QuietHandler):
         if fault.kind == "502":
             self._send(502, BAD_GATEWAY_PAGE, "text/html")
             return
+        if fault.kind == "raw":
+            self._send(fault.status, fault.body, fault.content_type)
+            return
         if fault.kind == "429":
             now = int(time.time())
             headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0"}
@@ -387,17 +412,36 @@ class _Handler(QuietHandler):
         content_type: str,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-access-level", self.owner.access_level)
-        # One request per connection, so stop() refuses the next request at once.
-        self.send_header("Connection", "close")
+        reason = HTTPStatus(status).phrase if status in HTTPStatus else "Unknown"
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Content-Type: {content_type}; charset=utf-8",
+            f"Content-Length: {len(payload)}",
+            f"x-access-level: {self.owner.access_level}",
+            # One request per connection, so stop() refuses the next request at once.
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.close_connection = True
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        if self.trickle == "trickle-headers":
+            self._trickle(head)
+            self.wfile.write(payload)
+        elif self.trickle == "trickle":
+            self.wfile.write(head)
+            self._trickle(payload)
+        else:
+            self.wfile.write(head + payload)
+
+    def _trickle(self, data: bytes) -> None:
+        """Send one byte at a time, until done, the fake stops or the client leaves."""
+        for index in range(len(data)):
+            if self.owner.release.wait(self.owner.trickle_interval):
+                return
+            try:
+                self.wfile.write(data[index : index + 1])
+            except OSError:
+                return
 
 
 FakeXApi.handler = _Handler

@@ -26,6 +26,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from homeassistant.util.yaml import load_yaml_dict
 from tests.common import INTERNET, RUN_TEST, SLOW, TWEET, make_entry, setup_entry
 from tests.fake_speedtest import FakeSpeedtest
 from tests.fake_x_api import FakeXApi
@@ -165,7 +166,10 @@ async def test_tweet_when_slow_asks_first(
     assert len(asked) == 1
     assert x_api.posts == []
     approve = asked[0]["data"]["actions"][0]["action"]
-    assert approve.startswith("ISP_WATCH_POST_")
+    # The answer belongs to this episode: the slow sensor's state change names it.
+    slow_since = hass.states.get(SLOW)
+    assert slow_since is not None
+    assert approve == f"ISP_WATCH_POST_{slow_since.context.id}"
     hass.bus.async_fire("mobile_app_notification_action", {"action": approve})
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(x_api.posts) == 1
@@ -223,3 +227,20 @@ async def test_post_on_start(
         r"\d\d \w\w\w \d{4} \d\d:\d\d\.",
         x_api.posts[0],
     )
+
+
+@pytest.mark.parametrize(
+    "path", sorted(BLUEPRINTS.glob("*.yaml")), ids=lambda p: p.name
+)
+def test_inputs_explain_themselves(path: Path) -> None:
+    """Every input has a description; messages are edited in multiline boxes."""
+    inputs = load_yaml_dict(str(path))["blueprint"]["input"]
+    for key, definition in inputs.items():
+        assert definition.get("description"), f"{path.name}: {key} has none"
+        text = definition["selector"].get("text", ...)
+        if text is not ...:
+            assert (text or {}).get("multiline") is True, f"{path.name}: {key}"
+    # With no X account there is nothing to pick: the description says what to do.
+    assert "add an X account" in inputs["tweet_entity"]["description"]
+    assert "ISP Watch > Configure" in inputs["tweet_entity"]["description"]
+    assert "uplink" not in path.read_text().lower()

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import errno
+import json
 import logging
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.isp_watch import x_client
-from custom_components.isp_watch.const import DOMAIN
+from custom_components.isp_watch.const import DOMAIN, NUMBER_RANGES
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData, section
 from homeassistant.setup import async_setup_component
 from tests.common import ENTRY_OPTIONS, X_ACCOUNT_DATA, make_entry
 from tests.fake_speedtest import SERVER_IDS, FakeSpeedtest
 from tests.fake_x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 from tests.loopback import LoopbackServer, QuietHandler
 
+TRANSLATIONS = json.loads(
+    (
+        Path(__file__).parent.parent
+        / "custom_components"
+        / "isp_watch"
+        / "translations"
+        / "en.json"
+    ).read_text()
+)
 CONNECTION = {
     "isp_name": "Example ISP",
     "isp_handle": "@ExampleISPHelp",
@@ -51,21 +64,30 @@ DEFAULT_OPTIONS = {
     "tweet_daily_cap": 5,
     "dry_run": False,
 }
-SETTINGS = {
+TESTING = {
     "scan_interval": 30,
     "server_id": "best",
-    "min_download": 40,
-    "min_upload": 10,
-    "max_ping": 80,
-    "evaluation_window": 5,
     "confirm_delay": 15,
     "max_confirm_tests": 1,
     "outage_probe_interval": 3,
     "monthly_data_budget": 50,
-    "tweet_cooldown": 12,
-    "tweet_daily_cap": 2,
-    "dry_run": True,
 }
+LIMITS = {
+    "plan_download": 100,
+    "plan_upload": 40,
+    "min_download": 40,
+    "min_upload": 10,
+    "max_ping": 80,
+    "evaluation_window": 5,
+}
+POSTING = {"tweet_cooldown": 12, "tweet_daily_cap": 2, "dry_run": True}
+# The settings form as the frontend sends it, and the options it stores.
+SETTINGS_FORM = {"testing": TESTING, "limits": LIMITS, "posting": POSTING}
+SETTINGS = (
+    TESTING
+    | {key: value for key, value in LIMITS.items() if not key.startswith("plan_")}
+    | POSTING
+)
 
 
 @pytest.fixture(autouse=True)
@@ -80,17 +102,36 @@ def setups() -> Iterator[AsyncMock]:
         yield setup
 
 
+def _fields(schema: Any) -> dict[str, tuple[Any, Any]]:
+    """Each field of a form, those in sections too, with its marker and validator."""
+    fields: dict[str, tuple[Any, Any]] = {}
+    for marker, validator in schema.schema.items():
+        if isinstance(validator, section):
+            fields |= _fields(validator.schema)
+        else:
+            fields[str(marker)] = (marker, validator)
+    return fields
+
+
 def _field(result: Any, key: str) -> tuple[Any, Any]:
     """The schema marker and validator of a field of a shown form."""
-    for marker, validator in result["data_schema"].schema.items():
-        if marker == key:
-            return marker, validator
-    raise AssertionError(f"{key} is not in the form")
+    fields = _fields(result["data_schema"])
+    assert key in fields, f"{key} is not in the form"
+    return fields[key]
 
 
 def _suggested(result: Any, key: str) -> Any:
     marker, _ = _field(result, key)
     return (marker.description or {}).get("suggested_value")
+
+
+def _sections(result: Any) -> dict[str, list[str]]:
+    """The sections of a form and the fields in each."""
+    return {
+        str(marker): [str(field) for field in validator.schema.schema]
+        for marker, validator in result["data_schema"].schema.items()
+        if isinstance(validator, section)
+    }
 
 
 async def _start(hass: HomeAssistant, **changes: Any) -> dict[str, Any]:
@@ -121,7 +162,7 @@ async def _to_keys(hass: HomeAssistant) -> str:
 
 
 async def test_first_form_offers_defaults_and_limits(hass: HomeAssistant) -> None:
-    """The limits start at the defaults; the boxes carry their bounds and units."""
+    """The limits start at the defaults; each box has the range const.py gives it."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -131,13 +172,20 @@ async def test_first_form_offers_defaults_and_limits(hass: HomeAssistant) -> Non
         if str(marker) in {"min_download", "min_upload", "max_ping"}
     }
     assert defaults == {"min_download": 50.0, "min_upload": 10.0, "max_ping": 100.0}
+    for key in ("plan_download", "plan_upload", "min_download", "max_ping"):
+        _, box = _field(result, key)
+        number_range = NUMBER_RANGES[key]
+        assert (box.config["min"], box.config["max"]) == (
+            number_range.minimum,
+            number_range.maximum,
+        )
+        assert box.config["step"] == "any"
+        assert box.config["unit_of_measurement"] == number_range.unit
     _, speed = _field(result, "plan_download")
-    assert speed.config["min"] == 0
-    assert speed.config["max"] == 10_000
-    assert speed.config["unit_of_measurement"] == "Mbit/s"
-    _, ping = _field(result, "max_ping")
-    assert (ping.config["min"], ping.config["max"]) == (1, 10_000)
-    assert ping.serialize() == {"selector": {"number": ping.config}}
+    assert (speed.config["min"], speed.config["unit_of_measurement"]) == (
+        0.1,
+        "Mbit/s",
+    )
 
 
 async def test_without_an_x_account(hass: HomeAssistant) -> None:
@@ -217,21 +265,9 @@ async def test_with_an_x_account(hass: HomeAssistant, fake_x_api: FakeXApi) -> N
         ({"isp_handle": "@"}, {"isp_handle": "invalid_handle"}),
         ({"isp_handle": "@sixteen_letters1"}, {"isp_handle": "invalid_handle"}),
         ({"isp_name": "   "}, {"isp_name": "empty_name"}),
-        ({"min_download": 150}, {"min_download": "minimum_above_plan"}),
-        ({"min_upload": 40.5}, {"min_upload": "minimum_above_plan"}),
-        (
-            {"plan_download": 0, "min_download": 0},
-            {"plan_download": "invalid_speed", "min_download": "invalid_speed"},
-        ),
-        ({"plan_upload": 10_000.5}, {"plan_upload": "invalid_speed"}),
-        ({"min_upload": -5}, {"min_upload": "invalid_speed"}),
-        ({"max_ping": 0}, {"max_ping": "invalid_ping"}),
-        ({"max_ping": 20_000}, {"max_ping": "invalid_ping"}),
-        ({"min_download": "fast"}, {"min_download": "not_a_number"}),
-        ({"plan_download": "lots"}, {"plan_download": "not_a_number"}),
+        ({"min_download": 150}, {"min_download": "download_above_plan"}),
+        ({"min_upload": 40.5}, {"min_upload": "upload_above_plan"}),
         ({"max_ping": "nan"}, {"max_ping": "not_a_number"}),
-        ({"max_ping": True}, {"max_ping": "not_a_number"}),
-        ({"min_upload": ""}, {"min_upload": "not_a_number"}),
         ({"source_address": "not-an-ip"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "192.168.1"}, {"source_address": "invalid_source_address"}),
         ({"source_address": "0.0.0.0"}, {"source_address": "invalid_source_address"}),
@@ -252,6 +288,46 @@ async def test_bad_connection_input(
     assert _suggested(result, "isp_handle") == typed["isp_handle"]
 
     # Corrected, the same form goes on.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], CONNECTION
+    )
+    assert result["type"] is FlowResultType.MENU
+
+
+async def test_minimum_above_plan_names_the_plan(hass: HomeAssistant) -> None:
+    """The error says which speed the plan promises, so the user sees the limit."""
+    result = await _start(hass, plan_download=250, min_download=300, plan_upload=None)
+    assert result["errors"] == {"min_download": "download_above_plan"}
+    assert result["description_placeholders"] == {
+        "plan_download": "250",
+        "plan_upload": "",
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"plan_download": 0},
+        {"min_download": 0},
+        {"plan_upload": 10_000.5},
+        {"min_upload": -5},
+        {"max_ping": 0},
+        {"max_ping": 20_000},
+        {"min_download": "fast"},
+    ],
+)
+async def test_numbers_outside_their_range(
+    hass: HomeAssistant, changes: dict[str, Any]
+) -> None:
+    """The number selectors refuse what lies outside NUMBER_RANGES; the form stays."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    with pytest.raises(InvalidData) as raised:
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], CONNECTION | changes
+        )
+    assert set(raised.value.schema_errors) == set(changes)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], CONNECTION
     )
@@ -313,16 +389,13 @@ async def test_over_http_as_the_ui_does(
     assert fields["max_ping"]["selector"]["number"]["max"] == 10_000
     assert fields["isp_name"]["required"] is True
 
+    # What the selectors refuse comes back on its field, for the form to show.
     response = await client.post(
         f"/api/config/config_entries/flow/{form['flow_id']}",
         json=CONNECTION | {"min_download": "fast", "max_ping": 0},
     )
-    assert response.status == 200
-    form = await response.json()
-    assert form["errors"] == {
-        "min_download": "not_a_number",
-        "max_ping": "invalid_ping",
-    }
+    assert response.status == 400
+    assert set((await response.json())["errors"]) == {"min_download", "max_ping"}
 
     response = await client.post(
         f"/api/config/config_entries/flow/{form['flow_id']}", json=CONNECTION
@@ -363,6 +436,8 @@ async def test_x_errors(
     result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
+    # What was typed is still there, to correct rather than type again.
+    assert {key: _suggested(result, key) for key in KEYS} == KEYS
 
     result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -380,13 +455,35 @@ async def test_wrong_secret(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
 
 
 async def test_empty_keys(hass: HomeAssistant, fake_x_api: FakeXApi) -> None:
-    """Empty or blank keys are named on their fields and never sent to X."""
+    """Some keys empty or blank: they are named on their fields, none sent to X."""
     flow_id = await _to_keys(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, KEYS | {"access_token": "   ", "api_secret": ""}
     )
     assert result["errors"] == {"access_token": "empty_key", "api_secret": "empty_key"}
+    assert _suggested(result, "api_key") == KEYS["api_key"]
     assert fake_x_api.requests == []
+
+
+async def test_back_to_finish_without_an_account(
+    hass: HomeAssistant, fake_x_api: FakeXApi
+) -> None:
+    """After a failed check, sending the form empty finishes without an account."""
+    flow_id = await _to_keys(hass)
+    fake_x_api.fail_next("401")
+    result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
+    assert result["errors"] == {"base": "invalid_auth"}
+    # Every key is optional in the form, so the frontend lets it be sent empty.
+    assert not any(
+        isinstance(marker, probatio.Required) for marker in result["data_schema"].schema
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, dict.fromkeys(KEYS, "  ")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Example ISP"
+    assert "api_key" not in result["data"]
+    assert len(fake_x_api.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -434,7 +531,7 @@ class _GarbledX(LoopbackServer):
 
 @pytest.fixture
 def garbled_x(monkeypatch: pytest.MonkeyPatch, socket_enabled: None) -> Iterator[None]:
-    """An X API whose error bodies trip up the client library."""
+    """An X API that refuses with a JSON list instead of its usual error body."""
     server = _GarbledX()
     server.start()
     monkeypatch.setattr(x_client, "X_API_ORIGIN", f"http://127.0.0.1:{server.port}")
@@ -446,13 +543,12 @@ def garbled_x(monkeypatch: pytest.MonkeyPatch, socket_enabled: None) -> Iterator
 async def test_answer_nobody_expected(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An answer that breaks the client is logged, keys left out; it shows unknown."""
+    """A refusal in a shape X never sends still reads as refused keys; none logged."""
     caplog.set_level(logging.DEBUG)
     flow_id = await _to_keys(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, KEYS)
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "unknown"}
-    assert "Unexpected error while checking the X keys" in caplog.text
+    assert result["errors"] == {"base": "invalid_auth"}
     for secret in KEYS.values():
         assert secret not in caplog.text
 
@@ -461,31 +557,27 @@ async def test_answer_nobody_expected(
 
 
 async def test_reconfigure(hass: HomeAssistant, setups: AsyncMock) -> None:
-    """Name, handle and plan change; the limits must still fit the new plan."""
+    """Name and handle change; the plan and the account stay as they are."""
     entry = make_entry(with_x_account=True)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     assert _suggested(result, "isp_handle") == "ExampleISPHelp"
-    assert _suggested(result, "plan_download") == 100.0
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"isp_name": "New ISP", "plan_download": 20}
-    )
-    assert result["errors"] == {"plan_download": "plan_below_minimum"}
-    # The error names the minimums it conflicts with.
-    assert result["description_placeholders"] == {
-        "min_download": "30",
-        "min_upload": "10",
+    # The plan is edited beside the minimums, in the options.
+    assert set(_fields(result["data_schema"])) == {
+        "isp_name",
+        "isp_handle",
+        "source_address",
     }
+
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"isp_name": "New ISP", "isp_handle": "new isp"}
     )
     assert result["errors"] == {"isp_handle": "invalid_handle"}
+    assert _suggested(result, "isp_handle") == "new isp"
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {"isp_name": "New ISP", "isp_handle": "@NewISP", "plan_download": 500},
+        result["flow_id"], {"isp_name": "New ISP", "isp_handle": "@NewISP"}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -493,7 +585,8 @@ async def test_reconfigure(hass: HomeAssistant, setups: AsyncMock) -> None:
     assert entry.data == {
         "isp_name": "New ISP",
         "isp_handle": "NewISP",
-        "plan_download": 500.0,
+        "plan_download": 100.0,
+        "plan_upload": 40.0,
         **X_ACCOUNT_DATA,
     }
     assert entry.options == ENTRY_OPTIONS
@@ -677,15 +770,42 @@ async def test_options_menu(
     assert result["menu_options"] == menu
 
 
+@pytest.mark.parametrize(
+    ("with_x_account", "sections"),
+    [(False, ["testing", "limits"]), (True, ["testing", "limits", "posting"])],
+)
+async def test_options_sections(
+    hass: HomeAssistant,
+    speedtest_route: FakeSpeedtest,
+    with_x_account: bool,
+    sections: list[str],
+) -> None:
+    """Testing, limits with the plan, and posting only when posting can happen."""
+    entry = make_entry(with_x_account=with_x_account, options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    assert _sections(result) == {name: list(SETTINGS_FORM[name]) for name in sections}
+    # The plan is shown where the minimums are edited.
+    assert _suggested(result, "plan_download") == 100.0
+    assert _suggested(result, "min_download") == 40
+    for key in ("scan_interval", "confirm_delay", "tweet_cooldown"):
+        if key in _fields(result["data_schema"]):
+            _, box = _field(result, key)
+            assert box.config["step"] == 1
+            assert box.config["max"] == NUMBER_RANGES[key].maximum
+
+
 async def test_options_with_server_list(
     hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
 ) -> None:
     """The server picker lists speedtest.net's servers; options are stored, reloaded."""
-    entry = make_entry(options={"server_id": "4244", "scan_interval": 120})
+    entry = make_entry(
+        with_x_account=True, options={"server_id": "4244", "scan_interval": 120}
+    )
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     assert result["step_id"] == "settings"
-    assert result["description_placeholders"] == {"server_note": ""}
+    assert result["errors"] == {}
     choices = _server_choices(result)
     assert [value for value, _ in choices] == [
         "best",
@@ -698,15 +818,15 @@ async def test_options_with_server_list(
     assert lists_fetched > 0
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | {"min_download": 101}
+        result["flow_id"], _settings(limits={"min_download": 101})
     )
-    assert result["errors"] == {"min_download": "minimum_above_plan"}
+    assert result["errors"] == {"limits": "download_above_plan"}
     # Shown again with the list it already has.
     assert len(_server_choices(result)) == 1 + len(SERVER_IDS)
     assert speedtest_route.count("speedtest-servers") == lists_fetched
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | {"server_id": str(SERVER_IDS[1])}
+        result["flow_id"], _settings(testing={"server_id": str(SERVER_IDS[1])})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == SETTINGS | {"server_id": str(SERVER_IDS[1])}
@@ -716,56 +836,197 @@ async def test_options_with_server_list(
     assert len(setups.mock_calls) == 1
 
 
+def _settings(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The settings form with some fields of some sections changed."""
+    return {
+        name: fields | changes.get(name, {}) for name, fields in SETTINGS_FORM.items()
+    }
+
+
+async def test_server_picker_shows_names_not_ids(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """A list to pick from, its first choice translated, so the label is shown."""
+    speedtest_route.stop()
+    entry = make_entry(options={"server_id": "best"})
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    _, picker = _field(result, "server_id")
+    assert picker.config["translation_key"] == "server"
+    # A field that takes any text shows the raw value instead of the label.
+    assert picker.config["custom_value"] is False
+    assert TRANSLATIONS["selector"]["server"]["options"] == {"best": "Best by latency"}
+
+
+async def test_every_field_of_the_sections_is_explained(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """Each section has a name, and each field in it a label and a description."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    texts = TRANSLATIONS["options"]["step"]["settings"]["sections"]
+    for name, fields in _sections(result).items():
+        assert texts[name]["name"]
+        assert set(texts[name]["data"]) == set(fields)
+        assert set(texts[name]["data_description"]) == set(fields)
+
+
+async def test_lower_plan_and_minimums_in_one_form(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
+) -> None:
+    """A cheaper plan: both go down in the same form, no round trip."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    cheaper = {"plan_download": 30, "plan_upload": 5}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings(limits=cheaper)
+    )
+    assert result["errors"] == {
+        "limits": "minimums_above_plan",
+        "base": "server_list_unavailable",
+    }
+    # The error names the plan just typed.
+    assert result["description_placeholders"] == {
+        "plan_download": "30",
+        "plan_upload": "5",
+    }
+    assert _suggested(result, "plan_download") == 30
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _settings(limits=cheaper | {"min_download": 25, "min_upload": 5}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.data["plan_download"] == 30.0
+    assert entry.data["plan_upload"] == 5.0
+    assert entry.data["x_user_id"] == ACCOUNT_ID
+    assert entry.options["min_download"] == 25.0
+    assert "plan_download" not in entry.options
+
+
+async def test_plan_removed_in_the_options(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
+) -> None:
+    """A plan left empty is forgotten; then any minimum in range is accepted."""
+    speedtest_route.stop()
+    entry = make_entry(options=SETTINGS)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    limits = {
+        key: value for key, value in LIMITS.items() if not key.startswith("plan_")
+    }
+    form = {
+        "testing": TESTING,
+        "limits": limits | {"min_download": 5000, "min_upload": 2000},
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.data == {"isp_name": "Example ISP", "isp_handle": "ExampleISPHelp"}
+    assert entry.options["min_download"] == 5000.0
+    # Without an account the posting rules were not shown, and are kept.
+    assert entry.options["tweet_cooldown"] == SETTINGS["tweet_cooldown"]
+
+
 @pytest.mark.parametrize(
     ("changes", "errors"),
     [
-        ({"server_id": "nearest"}, {"server_id": "invalid_server"}),
-        ({"scan_interval": 5}, {"scan_interval": "out_of_range"}),
-        ({"scan_interval": 90.5}, {"scan_interval": "out_of_range"}),
-        ({"evaluation_window": 0}, {"evaluation_window": "out_of_range"}),
-        ({"tweet_daily_cap": 51}, {"tweet_daily_cap": "out_of_range"}),
-        ({"monthly_data_budget": "a lot"}, {"monthly_data_budget": "not_a_number"}),
-        ({"max_ping": 10_001}, {"max_ping": "invalid_ping"}),
-        ({"min_upload": 0}, {"min_upload": "invalid_speed"}),
-        ({"min_upload": 41}, {"min_upload": "minimum_above_plan"}),
+        ({"testing": {"scan_interval": 90.5}}, {"testing": "whole_number"}),
+        ({"limits": {"evaluation_window": 2.5}}, {"limits": "whole_number"}),
+        ({"limits": {"max_ping": "nan"}}, {"limits": "not_a_number"}),
+        ({"limits": {"min_upload": 41}}, {"limits": "upload_above_plan"}),
     ],
 )
 async def test_options_bad_input(
     hass: HomeAssistant,
     speedtest_route: FakeSpeedtest,
-    changes: dict[str, Any],
+    changes: dict[str, dict[str, Any]],
     errors: dict[str, str],
 ) -> None:
-    """Each mistake gets a translated error on its field; nothing is stored."""
+    """What the selectors let through gets a translated error; nothing is stored."""
     speedtest_route.stop()
-    entry = make_entry()
+    entry = make_entry(with_x_account=True)
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | changes
+        result["flow_id"], _settings(**changes)
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
+    assert result["errors"] == errors | {"base": "server_list_unavailable"}
+    assert entry.options == ENTRY_OPTIONS
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"testing": {"server_id": "nearest"}},
+        {"testing": {"scan_interval": 5}},
+        {"limits": {"evaluation_window": 0}},
+        {"posting": {"tweet_daily_cap": 51}},
+        {"testing": {"monthly_data_budget": "a lot"}},
+        {"limits": {"max_ping": 10_001}},
+        {"limits": {"min_upload": 0}},
+    ],
+)
+async def test_options_outside_their_range(
+    hass: HomeAssistant,
+    speedtest_route: FakeSpeedtest,
+    changes: dict[str, dict[str, Any]],
+) -> None:
+    """The selectors refuse values outside NUMBER_RANGES and servers not offered."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    result = await _options(hass, entry, "settings")
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], _settings(**changes)
+        )
     assert entry.options == ENTRY_OPTIONS
 
 
 async def test_options_without_server_list(
     hass: HomeAssistant, speedtest_route: FakeSpeedtest
 ) -> None:
-    """When speedtest.net cannot be reached, only the best server is offered."""
+    """When speedtest.net cannot be reached, the form says so and still saves."""
     speedtest_route.stop()
-    entry = make_entry()
+    entry = make_entry(with_x_account=True, options={"server_id": "12345"})
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
-    assert "could not be loaded" in result["description_placeholders"]["server_note"]
-    assert [value for value, _ in _server_choices(result)] == ["best"]
+    assert result["errors"] == {"base": "server_list_unavailable"}
+    # The server chosen before stays choosable.
+    assert [value for value, _ in _server_choices(result)] == ["best", "12345"]
 
-    # A server id typed by hand is still accepted.
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | {"server_id": " 12345 "}
+        result["flow_id"], _settings(testing={"server_id": "12345"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["server_id"] == "12345"
+
+
+async def test_options_when_the_server_list_child_cannot_start(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """The operating system refusing a new process does not break the form."""
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    # speedtest.net would answer; the child that asks it cannot be started.
+    with patch(
+        "asyncio.create_subprocess_exec",
+        side_effect=OSError(errno.EMFILE, "Too many open files"),
+    ):
+        result = await _options(hass, entry, "settings")
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "server_list_unavailable"}
+    assert speedtest_route.count("speedtest-servers") == 0
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings()
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == SETTINGS
 
 
 async def test_options_over_http(
@@ -773,9 +1034,9 @@ async def test_options_over_http(
     hass_client: ClientSessionGenerator,
     speedtest_route: FakeSpeedtest,
 ) -> None:
-    """The settings form serialises for the frontend, with the servers to pick."""
+    """The settings form serialises for the frontend, in sections, with servers."""
     assert await async_setup_component(hass, "config", {})
-    entry = make_entry()
+    entry = make_entry(with_x_account=True)
     entry.add_to_hass(hass)
     client = await hass_client()
     response = await client.post(
@@ -788,30 +1049,26 @@ async def test_options_over_http(
     )
     assert response.status == 200
     form = await response.json()
-    fields = {field["name"]: field for field in form["data_schema"]}
-    assert list(fields) == list(SETTINGS)
-    assert fields["min_download"]["description"] == {"suggested_value": 30.0}
-    select = fields["server_id"]["selector"]["select"]
+    sections = {field["name"]: field for field in form["data_schema"]}
+    assert list(sections) == list(SETTINGS_FORM)
+    assert all(field["type"] == "expandable" for field in sections.values())
+    limits = {field["name"]: field for field in sections["limits"]["schema"]}
+    assert list(limits) == list(LIMITS)
+    assert limits["min_download"]["description"] == {"suggested_value": 30.0}
+    assert limits["plan_download"]["description"] == {"suggested_value": 100.0}
+    testing = {field["name"]: field for field in sections["testing"]["schema"]}
+    select = testing["server_id"]["selector"]["select"]
+    assert select["translation_key"] == "server"
     assert [option["value"] for option in select["options"]] == [
         "best",
         *(str(server_id) for server_id in SERVER_IDS),
     ]
 
-
-async def test_options_plan_limits_nothing_without_a_plan(
-    hass: HomeAssistant, speedtest_route: FakeSpeedtest
-) -> None:
-    """Without a plan, any minimum in range is accepted."""
-    speedtest_route.stop()
-    entry = make_entry()
-    entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(entry, data={"isp_name": "Example ISP"})
-    result = await _options(hass, entry, "settings")
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], SETTINGS | {"min_download": 5000, "min_upload": 2000}
+    response = await client.post(
+        f"/api/config/config_entries/options/flow/{menu['flow_id']}",
+        json=_settings(testing={"scan_interval": 5}),
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options["min_download"] == 5000.0
+    assert response.status == 400
 
 
 async def test_options_add_replace_and_remove_the_account(

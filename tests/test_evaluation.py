@@ -6,26 +6,30 @@ Each trace is built from the outcomes the speed-test client records, oldest firs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from custom_components.isp_watch.const import (
+    HISTORY_MIN_AGE,
+    HISTORY_MIN_COUNT,
+    OPTION_DEFAULTS,
+)
+from custom_components.isp_watch.data import IspWatchSettings
 from custom_components.isp_watch.evaluation import (
     CheckKind,
-    EvaluationSettings,
     LineState,
     Metric,
-    ScheduleSettings,
-    Thresholds,
     data_used_since,
     evaluate,
     next_check,
     prune_history,
     start_of_month,
 )
-from custom_components.isp_watch.speedtest_client import (
+from custom_components.isp_watch.models import (
     FailureKind,
     Measurement,
     TestFailure as SpeedTestFailure,  # aliased: pytest would take Test* for tests
@@ -38,10 +42,12 @@ HOUR = timedelta(hours=1)
 SERVER = SpeedTestServer(
     id=4242, name="Springfield", sponsor="Example Fiber", country="US", distance_km=12.5
 )
-# A 100/20 Mbit/s plan; the defaults the user is offered.
-LIMITS = Thresholds(min_download_mbps=50.0, min_upload_mbps=10.0, max_ping_ms=100.0)
-SETTINGS = EvaluationSettings()
-SCHEDULE = ScheduleSettings()
+# What a new entry runs with, read as the integration reads it: a 100/20 Mbit/s plan
+# with the limits the user is offered.
+SHIPPED = IspWatchSettings.from_config({}, OPTION_DEFAULTS)
+LIMITS = SHIPPED.thresholds
+SETTINGS = SHIPPED.evaluation
+SCHEDULE = SHIPPED.schedule
 TEST_SECONDS = 30
 
 
@@ -111,6 +117,8 @@ def test_no_history_is_neither_slow_nor_down() -> None:
         outage=None,
         last_outage=None,
         confirm_tests_used=0,
+        tests_needed=3,
+        undecided=False,
     )
 
 
@@ -339,7 +347,7 @@ def test_fewer_tests_than_the_window_cannot_be_slow() -> None:
 
 
 def test_a_longer_window_needs_a_longer_run() -> None:
-    settings = EvaluationSettings(window=5)
+    settings = replace(SETTINGS, window=5)
     history = hourly([95, 96, 94, 93, 97, 30, 28, 31])
 
     states = [
@@ -358,7 +366,58 @@ def test_settings_without_a_possible_judgement_are_refused(
     settings: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        EvaluationSettings(**settings)
+        replace(SETTINGS, **settings)
+
+
+# --- before a full window -----------------------------------------------------------
+
+
+def test_good_tests_before_a_full_window_leave_the_line_fine() -> None:
+    states = [judge(hourly([95, 92][: count + 1])) for count in range(2)]
+
+    assert [state.tests_needed for state in states] == [2, 1]
+    assert not any(state.undecided or state.slow for state in states)
+
+
+def test_a_test_past_a_limit_before_a_full_window_leaves_it_undecided() -> None:
+    # The median of the first window may still go either way, whatever comes between.
+    history = hourly([30, 95])
+
+    states = [judge(history[:1]), judge(history)]
+
+    assert [state.undecided for state in states] == [True, True]
+    assert [state.tests_needed for state in states] == [2, 1]
+
+
+def test_a_full_window_decides_even_with_a_test_past_a_limit() -> None:
+    fine = judge(hourly([30, 95, 96]))
+    slow = judge(hourly([30, 28, 96]))
+
+    assert (fine.slow, fine.undecided, fine.tests_needed) == (False, False, 0)
+    assert (slow.slow, slow.undecided, slow.tests_needed) == (True, False, 0)
+
+
+def test_tests_too_old_to_count_are_needed_again() -> None:
+    history = hourly([95, 30, 96])
+    # Only the last test is recent enough.
+    later = history[0].finished + SETTINGS.max_age + 2 * HOUR
+
+    state = judge(history, later)
+
+    assert state.evidence is None
+    assert state.tests_needed == 2
+    assert not state.undecided
+
+
+def test_a_slow_line_without_recent_evidence_stays_slow_not_undecided() -> None:
+    history = hourly([30, 28, 31])
+
+    state = judge(history, history[-1].finished + SETTINGS.max_age + HOUR)
+
+    assert state.slow
+    assert state.evidence is None
+    assert state.tests_needed == 3
+    assert not state.undecided
 
 
 # --- outages ------------------------------------------------------------------------
@@ -544,8 +603,8 @@ def test_confirmations_stop_once_the_line_is_judged_slow() -> None:
 
 def test_at_most_max_confirm_tests_per_suspicion() -> None:
     # A long window takes longer to judge than the confirmations allowed.
-    settings = EvaluationSettings(window=9, max_age=timedelta(hours=12))
-    schedule = ScheduleSettings(max_confirm_tests=2)
+    settings = replace(SETTINGS, window=9, max_age=timedelta(hours=12))
+    schedule = replace(SCHEDULE, max_confirm_tests=2)
     history: list[TestOutcome] = [*hourly([95] * 9), measured(9 * HOUR, download=30)]
     delays: list[timedelta] = []
     for _ in range(4):
@@ -562,7 +621,7 @@ def test_at_most_max_confirm_tests_per_suspicion() -> None:
 
 def test_failed_confirmations_use_up_the_bound() -> None:
     # speedtest.net refusing the confirmations must not make them go on for ever.
-    confirm = timedelta(minutes=10)
+    confirm = SCHEDULE.confirm_delay
     history: list[TestOutcome] = [
         *hourly([95, 96, 94, 30]),
         failed(3 * HOUR + confirm, FailureKind.SERVICE_UNAVAILABLE),
@@ -579,8 +638,8 @@ def test_failed_confirmations_use_up_the_bound() -> None:
 
 
 def test_a_good_result_ends_the_suspicion_and_a_new_one_may_be_confirmed() -> None:
-    schedule = ScheduleSettings(max_confirm_tests=1)
-    confirm = timedelta(minutes=10)
+    schedule = replace(SCHEDULE, max_confirm_tests=1)
+    confirm = SCHEDULE.confirm_delay
     history = [
         *hourly([95, 96, 94, 30]),
         measured(3 * HOUR + confirm, download=90),
@@ -608,8 +667,8 @@ def test_a_slow_line_is_tested_at_the_interval() -> None:
 
 
 def test_a_confirmation_never_waits_longer_than_the_interval() -> None:
-    schedule = ScheduleSettings(
-        interval=timedelta(minutes=5), confirm_delay=timedelta(minutes=10)
+    schedule = replace(
+        SCHEDULE, interval=timedelta(minutes=5), confirm_delay=timedelta(minutes=10)
     )
     history = hourly([95, 96, 94, 30])
 
@@ -658,13 +717,20 @@ def test_start_of_month_needs_a_time_zone() -> None:
         start_of_month(datetime(2026, 3, 2, 8, 0))  # noqa: DTZ001
 
 
+def _prune(history: Sequence[TestOutcome], now: datetime) -> list[TestOutcome]:
+    """Prune as the coordinator does."""
+    return prune_history(
+        history, now, min_age=HISTORY_MIN_AGE, min_count=HISTORY_MIN_COUNT
+    )
+
+
 def test_prune_keeps_the_last_week_when_that_is_more() -> None:
     # Every 10 minutes for 10 days: the last week is 1009 outcomes, more than 500.
     step = timedelta(minutes=10)
     history = [measured(step * index) for index in range(1440)]
     now = history[-1].finished
 
-    kept = prune_history(history, now)
+    kept = _prune(history, now)
 
     assert len(kept) == 1009
     assert kept[0].finished == now - timedelta(days=7)
@@ -676,7 +742,7 @@ def test_prune_keeps_the_last_500_when_that_is_more() -> None:
     history = [measured(HOUR * index) for index in range(720)]
     now = history[-1].finished
 
-    kept = prune_history(history, now)
+    kept = _prune(history, now)
 
     assert kept == history[-500:]
 
@@ -684,7 +750,7 @@ def test_prune_keeps_the_last_500_when_that_is_more() -> None:
 def test_prune_keeps_a_short_history_whole() -> None:
     history = [measured(HOUR * index) for index in range(10)]
 
-    assert prune_history(history, T0 + timedelta(days=30)) == history
+    assert _prune(history, T0 + timedelta(days=30)) == history
 
 
 def test_prune_with_other_limits() -> None:

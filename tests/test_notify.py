@@ -20,9 +20,14 @@ from custom_components.isp_watch.const import (
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.setup import async_setup_component
 from tests.common import OUTBOX, TWEET, make_entry, setup_entry
-from tests.fake_x_api import TEST_CREDENTIALS, FakeXApi
+from tests.fake_x_api import ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
 
 
 async def _send(hass: HomeAssistant, message: str) -> None:
@@ -74,7 +79,10 @@ async def test_post_reaches_x_signed_and_addressed(
     state = hass.states.get(OUTBOX)
     assert state.state == "0"
     assert state.attributes["last_post_text"] == fake_x_api.posts[0]
-    assert state.attributes["last_post_url"].startswith("https://x.com/i/web/status/")
+    # The link names the account that posted, as X shows it.
+    assert state.attributes["last_post_url"].startswith(
+        f"https://x.com/{ACCOUNT_USERNAME}/status/"
+    )
 
 
 async def test_handle_already_in_the_text(
@@ -370,3 +378,43 @@ async def test_no_secret_in_logs(
         TEST_CREDENTIALS.access_token_secret,
     ):
         assert secret not in caplog.text
+
+
+async def test_post_entities_keep_their_ids_and_device(
+    hass: HomeAssistant,
+    entry: Any,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The posting entities sit on the connection's device under their old ids."""
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
+    assert device is not None
+
+    for entity_id, key in ((TWEET, "tweet"), (OUTBOX, "outbox")):
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.unique_id == f"{entry.entry_id}_{key}"
+        assert registered.device_id == device.id
+
+
+async def test_update_entity_shows_the_queue_without_sending(
+    hass: HomeAssistant,
+    entry: Any,
+    fake_x_api: FakeXApi,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Asking the queue sensor for an update shows the queue; the cooldown holds."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    await _send(hass, "First.")
+    await _send(hass, "Second.")
+    await _settle(hass)
+
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": OUTBOX}, blocking=True
+    )
+    await _settle(hass)
+
+    assert len(fake_x_api.posts) == 1
+    assert _queued(hass) == 1

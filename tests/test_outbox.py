@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import json
 
 import pytest
 
-from custom_components.isp_watch.outbox import (
-    Outbox,
-    OutboxItem,
-    OutboxPolicy,
-    SentPost,
-)
-from custom_components.isp_watch.x_client import PostOutcome, PostResult
+from custom_components.isp_watch.const import OPTION_DEFAULTS
+from custom_components.isp_watch.data import IspWatchSettings
+from custom_components.isp_watch.models import PostOutcome, PostResult
+from custom_components.isp_watch.outbox import Outbox, OutboxItem, SentPost
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
+# The policy a new entry runs with, read as the integration reads it.
+POLICY = IspWatchSettings.from_config({}, OPTION_DEFAULTS).outbox
 # Nothing between posts but order: for tests about the queue itself.
-UNTHROTTLED = OutboxPolicy(cooldown=timedelta(0), daily_cap=1000)
+UNTHROTTLED = replace(POLICY, cooldown=timedelta(0), daily_cap=1000)
 
 
 def _posted(tweet_id: str = "1860000000000000001") -> PostOutcome:
@@ -85,7 +85,7 @@ def test_posts_go_out_in_order() -> None:
 
 def test_full_queue_drops_the_oldest() -> None:
     """Past max_items, the oldest posts make room and the caller hears which."""
-    outbox = Outbox(OutboxPolicy(max_items=3))
+    outbox = Outbox(replace(POLICY, max_items=3))
     items = [outbox.enqueue(f"post {n}", T0 + n * MINUTE)[0] for n in range(3)]
 
     item, dropped = outbox.enqueue("post 3", T0 + 3 * MINUTE)
@@ -98,7 +98,7 @@ def test_full_queue_drops_the_oldest() -> None:
 
 def test_full_queue_keeps_the_post_in_flight() -> None:
     """The post being sent is not dropped under it; the next oldest is."""
-    outbox = Outbox(OutboxPolicy(max_items=2))
+    outbox = Outbox(replace(POLICY, max_items=2))
     outbox.enqueue("sending", T0)
     outbox.enqueue("waiting", T0)
     assert outbox.take_due(T0) is not None
@@ -114,7 +114,7 @@ def test_full_queue_keeps_the_post_in_flight() -> None:
 
 def test_old_posts_expire() -> None:
     """A post older than max_age is no longer worth sending; younger ones stay."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     old, _ = outbox.enqueue("queued at nine", T0)
     young, _ = outbox.enqueue("queued at eleven", T0 + 2 * HOUR)
 
@@ -127,7 +127,7 @@ def test_old_posts_expire() -> None:
 
 def test_post_in_flight_does_not_expire() -> None:
     """A post X is answering for counts when the answer comes, however late."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("slow answer", T0)
     outbox.take_due(T0 + 23 * HOUR)
     assert outbox.expire(T0 + 25 * HOUR) == []
@@ -139,7 +139,7 @@ def test_post_in_flight_does_not_expire() -> None:
 
 def test_cooldown_spaces_posts() -> None:
     """After a post the next waits the cooldown, six hours by default."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     outbox.enqueue("one", T0)
     outbox.enqueue("two", T0)
     first = outbox.take_due(T0)
@@ -155,7 +155,7 @@ def test_cooldown_spaces_posts() -> None:
 
 def test_cooldown_longer_than_a_day_is_remembered() -> None:
     """A 48-hour cooldown holds even after the 24-hour memory of posts would end."""
-    outbox = Outbox(OutboxPolicy(cooldown=48 * HOUR, max_age=72 * HOUR))
+    outbox = Outbox(replace(POLICY, cooldown=48 * HOUR, max_age=72 * HOUR))
     outbox.enqueue("one", T0)
     _send_all(outbox, T0, T0)
     outbox.enqueue("two", T0 + 30 * HOUR)
@@ -166,7 +166,7 @@ def test_cooldown_longer_than_a_day_is_remembered() -> None:
 
 def test_burst_with_defaults_sends_one_now_and_at_most_five_a_day() -> None:
     """An automation gone wild queues 50 posts: one goes now, the cap holds."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     dropped = []
     for n in range(50):
         dropped += outbox.enqueue(f"Slow again, report {n}", T0)[1]
@@ -185,7 +185,7 @@ def test_burst_with_defaults_sends_one_now_and_at_most_five_a_day() -> None:
 
 def test_daily_cap_without_cooldown() -> None:
     """With no cooldown, the cap alone allows five, then waits for a slot to free."""
-    outbox = Outbox(OutboxPolicy(cooldown=timedelta(0), max_age=7 * 24 * HOUR))
+    outbox = Outbox(replace(POLICY, cooldown=timedelta(0), max_age=7 * 24 * HOUR))
     for n in range(50):
         outbox.enqueue(f"report {n}", T0)
 
@@ -199,7 +199,7 @@ def test_daily_cap_without_cooldown() -> None:
 
 def test_transient_failures_back_off_up_to_the_cap() -> None:
     """Each failure doubles the wait from one minute, never beyond thirty."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("flaky", T0)
     now = T0
     waits = []
@@ -220,7 +220,7 @@ def test_transient_failures_back_off_up_to_the_cap() -> None:
 
 def test_rate_limit_waits_for_x_reset() -> None:
     """A 429 holds the queue until the reset X named."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     outbox.enqueue("limited", T0)
     outbox.enqueue("behind it", T0)
     taken = outbox.take_due(T0)
@@ -247,7 +247,7 @@ def test_rate_limit_without_a_future_reset(
     retry_at: datetime | None, wait: timedelta
 ) -> None:
     """A 429 with a reset in the past, or none, still waits."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("limited", T0)
     outbox.take_due(T0)
     outbox.record(item.id, _answer(PostResult.RATE_LIMITED, retry_at=retry_at), T0)
@@ -265,7 +265,7 @@ def test_rate_limit_without_a_future_reset(
 )
 def test_problems_the_user_must_fix_pause_until_resumed(result: PostResult) -> None:
     """Keys, permission, enrolment or credits: the post waits, nothing is tried."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("keep me", T0)
     outbox.take_due(T0)
     outbox.record(item.id, _answer(result), T0)
@@ -286,7 +286,7 @@ def test_problems_the_user_must_fix_pause_until_resumed(result: PostResult) -> N
 
 def test_duplicate_counts_as_sent() -> None:
     """X's duplicate answer means the post is out: it leaves, and counts."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("already out", T0)
     outbox.enqueue("next", T0)
     outbox.take_due(T0)
@@ -302,7 +302,7 @@ def test_duplicate_counts_as_sent() -> None:
 
 def test_rejected_post_is_dropped_with_the_reason() -> None:
     """A post X refuses as it is leaves the queue; the error stays visible."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("x" * 300, T0)
     outbox.take_due(T0)
     outbox.record(item.id, _answer(PostResult.REJECTED), T0)
@@ -314,7 +314,7 @@ def test_rejected_post_is_dropped_with_the_reason() -> None:
 
 def test_posted_recently_covers_a_day() -> None:
     """The same text within 24 hours is a duplicate for X; later it is not."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     outbox.enqueue("The line is slow.", T0)
     _send_all(outbox, T0, T0)
 
@@ -336,7 +336,7 @@ def test_last_post_is_kept_after_a_quiet_week() -> None:
 
 def test_dry_run_posts_are_marked() -> None:
     """A dry run counts like a post, so it shows what would have gone out and when."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("pretend", T0)
     outbox.take_due(T0)
     outbox.record(item.id, PostOutcome(result=PostResult.POSTED), T0, dry_run=True)
@@ -346,7 +346,7 @@ def test_dry_run_posts_are_marked() -> None:
 
 def test_record_accepts_the_taken_item() -> None:
     """Passing the item taken with take_due() works as passing its id."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     outbox.enqueue("by item", T0)
     taken = outbox.take_due(T0)
     assert taken is not None
@@ -358,12 +358,12 @@ def test_record_accepts_the_taken_item() -> None:
 
 def test_answer_for_a_post_the_queue_lost() -> None:
     """A reload that lost the post: if X published it, it still counts as sent."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     stored_before = json.loads(json.dumps(outbox.as_dict()))
     outbox.enqueue("in flight", T0)
     taken = outbox.take_due(T0)
     assert taken is not None
-    reloaded = Outbox.from_dict(OutboxPolicy(), stored_before)
+    reloaded = Outbox.from_dict(POLICY, stored_before)
 
     reloaded.record(taken.id, _answer(PostResult.TRANSIENT), T0)
     assert reloaded.items == []
@@ -375,7 +375,7 @@ def test_answer_for_a_post_the_queue_lost() -> None:
 
 def _busy_outbox() -> Outbox:
     """An outbox with something in every field."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     outbox.enqueue("sent for real", T0)
     _send_all(outbox, T0, T0)
     outbox.enqueue("dry", T0 + 6 * HOUR)
@@ -396,7 +396,7 @@ def test_state_survives_a_restart() -> None:
     """as_dict() through JSON and back keeps every field and the same decisions."""
     before = _busy_outbox()
     stored = json.loads(json.dumps(before.as_dict()))
-    after = Outbox.from_dict(OutboxPolicy(), stored)
+    after = Outbox.from_dict(POLICY, stored)
 
     assert after.items == before.items
     assert after.sent == before.sent
@@ -412,21 +412,21 @@ def test_state_survives_a_restart() -> None:
 
     before.take_due(later)
     before.record(before.items[0].id, _answer(PostResult.NO_CREDITS), later)
-    paused = Outbox.from_dict(OutboxPolicy(), json.loads(json.dumps(before.as_dict())))
+    paused = Outbox.from_dict(POLICY, json.loads(json.dumps(before.as_dict())))
     assert paused.paused_reason == "no_credits"
     assert paused.next_attempt_at(later) is None
 
 
 def test_crash_mid_post_sends_once() -> None:
     """Persisted before the attempt, lost before the answer: it counts once."""
-    outbox = Outbox(OutboxPolicy())
+    outbox = Outbox(POLICY)
     item, _ = outbox.enqueue("The line is slow.", T0)
     outbox.enqueue("queued behind", T0)
     assert outbox.take_due(T0) is item
     stored = json.loads(json.dumps(outbox.as_dict()))
     # X created the post; Home Assistant stopped before the answer arrived.
 
-    restarted = Outbox.from_dict(OutboxPolicy(), stored)
+    restarted = Outbox.from_dict(POLICY, stored)
     retry = restarted.take_due(T0 + 2 * MINUTE)
     assert retry is not None
     assert retry.id == item.id
@@ -448,3 +448,51 @@ def test_item_round_trip_alone() -> None:
         last_error="transient: no answer from X (ReadTimeout)",
     )
     assert OutboxItem.from_dict(json.loads(json.dumps(item.as_dict()))) == item
+
+
+def test_an_outbox_stored_by_earlier_versions_loads() -> None:
+    """The stored form has not changed: a file written before still reads back."""
+    stored = {
+        "items": [
+            {
+                "id": "5f0c",
+                "text": "@ExampleISPHelp The line is slow.",
+                "queued_at": "2026-11-22T09:00:00+00:00",
+                "attempts": 2,
+                "not_before": "2026-11-22T09:04:00+00:00",
+                "last_error": "transient: no answer from X (ReadTimeout)",
+            }
+        ],
+        "sent": [
+            {
+                "text": "@ExampleISPHelp Down since 08:00.",
+                "sent_at": "2026-11-22T08:30:00+00:00",
+                "tweet_id": "1860000000000000001",
+                "url": "https://x.com/i/web/status/1860000000000000001",
+                "dry_run": False,
+            }
+        ],
+        "paused_reason": None,
+        "last_error": "transient: no answer from X (ReadTimeout)",
+    }
+
+    outbox = Outbox.from_dict(POLICY, stored)
+
+    assert outbox.items == [
+        OutboxItem(
+            id="5f0c",
+            text="@ExampleISPHelp The line is slow.",
+            queued_at=T0,
+            attempts=2,
+            not_before=T0 + 4 * MINUTE,
+            last_error="transient: no answer from X (ReadTimeout)",
+        )
+    ]
+    assert outbox.last_sent == SentPost(
+        text="@ExampleISPHelp Down since 08:00.",
+        sent_at=T0 - HOUR / 2,
+        tweet_id="1860000000000000001",
+        url="https://x.com/i/web/status/1860000000000000001",
+        dry_run=False,
+    )
+    assert outbox.as_dict() == stored

@@ -283,3 +283,170 @@ def test_services_are_consistent() -> None:
     for service, definition in services.items():
         fields = set((definition or {}).get("fields", {}))
         assert fields == set(TRANSLATIONS["services"][service].get("fields", {}))
+
+
+# Imports only go down. A module may import from its own floor and the floors below it.
+FLOORS: tuple[frozenset[str], ...] = (
+    # The ground floor: names, defaults, ranges, shared types. No I/O.
+    frozenset({"const", "models"}),
+    # Pure logic: plain Python, no Home Assistant.
+    frozenset(
+        {
+            "compliance",
+            "connectivity",
+            "evaluation",
+            "outbox",
+            "speedtest_client",
+            "speedtest_runner",
+            "traffic",
+            "tweet_length",
+            "x_client",
+        }
+    ),
+    # What runs an entry: its settings, its coordinators, repair issues.
+    frozenset({"coordinator", "data", "repairs", "tweet_sender"}),
+    # What Home Assistant sees: entities, flows, diagnostics, actions.
+    frozenset(
+        {
+            "binary_sensor",
+            "button",
+            "config_flow",
+            "diagnostics",
+            "entity",
+            "notify",
+            "sensor",
+            "services",
+        }
+    ),
+    # Setup and unload only.
+    frozenset({"__init__"}),
+)
+# Clients that start processes or talk to the network: only what runs an entry, or
+# what Home Assistant sees, may use them; the shared types live in models.
+IO_CLIENTS = frozenset(
+    {"connectivity", "speedtest_client", "speedtest_runner", "x_client"}
+)
+GROUND_FLOOR_IMPORTS = frozenset(
+    {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "enum",
+        "functools",
+        "types",
+        "typing",
+    }
+)
+
+
+def _floor(module: str) -> int:
+    return next(index for index, names in enumerate(FLOORS) if module in names)
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) for every import of the file, TYPE_CHECKING ones included.
+
+    Modules of the integration are named without the package ("coordinator"); the
+    package itself is "__init__".
+    """
+    package = "custom_components.isp_watch"
+
+    def local(name: str) -> str:
+        if name != package and not name.startswith(f"{package}."):
+            return name
+        return name.removeprefix(package).lstrip(".").split(".")[0] or "__init__"
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, local(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                yield node.lineno, local(node.module or "")
+            elif node.module is not None:
+                yield node.lineno, node.module.split(".")[0]
+            else:
+                # "from . import name": a module of the package, or the package's name.
+                for alias in node.names:
+                    is_module = (INTEGRATION / f"{alias.name}.py").exists()
+                    yield node.lineno, alias.name if is_module else "__init__"
+
+
+def _modules() -> list[Path]:
+    return sorted(INTEGRATION.glob("*.py"))
+
+
+def test_every_module_has_a_floor() -> None:
+    """A new module is placed on a floor before it can import anything."""
+    placed = set().union(*FLOORS)
+    assert [path.stem for path in _modules() if path.stem not in placed] == []
+
+
+def test_imports_only_go_down() -> None:
+    """Nothing imports a module above its own floor."""
+    modules = {path.stem for path in _modules()}
+    upward = [
+        f"{path.name}:{line} imports {module}"
+        for path in _modules()
+        for line, module in _imports(path)
+        if module in modules and _floor(module) > _floor(path.stem)
+    ]
+    assert upward == []
+
+
+def test_pure_modules_do_without_home_assistant() -> None:
+    """The ground floor and the pure logic can be read and tested on their own."""
+    leaks = [
+        f"{path.name}:{line} imports {module}"
+        for path in _modules()
+        if _floor(path.stem) <= 1
+        for line, module in _imports(path)
+        if module.split(".")[0] == "homeassistant"
+    ]
+    assert leaks == []
+
+
+def test_pure_logic_needs_no_io_client() -> None:
+    """The evaluation, the outbox and the rest of the pure logic use models' types."""
+    clients = [
+        f"{path.name}:{line} imports {module}"
+        for path in _modules()
+        if _floor(path.stem) <= 1
+        for line, module in _imports(path)
+        if module in IO_CLIENTS
+    ]
+    assert clients == []
+
+
+def test_the_ground_floor_does_no_io() -> None:
+    """The constants and models import only plain data modules of the library."""
+    modules = {path.stem for path in _modules()}
+    outside = [
+        f"{path.name}:{line} imports {module}"
+        for path in _modules()
+        if _floor(path.stem) == 0
+        for line, module in _imports(path)
+        if module not in modules and module not in GROUND_FLOOR_IMPORTS
+    ]
+    assert outside == []
+
+
+def test_the_import_check_sees_an_upward_import(tmp_path: Path) -> None:
+    """The check reads relative, package and absolute imports alike."""
+    module = tmp_path / "evaluation.py"
+    module.write_text(
+        "from . import IspWatchConfigEntry\n"
+        "from .coordinator import LineSnapshot\n"
+        "from custom_components.isp_watch.data import IspWatchSettings\n"
+        "import custom_components.isp_watch.sensor\n"
+    )
+
+    found = [name for _line, name in _imports(module)]
+
+    assert found == [
+        "__init__",
+        "coordinator",
+        "data",
+        "sensor",
+    ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
 from .coordinator import IspWatchCoordinator, history_store
+from .data import IspWatchConfigEntry, IspWatchRuntimeData, IspWatchSettings
 from .tweet_sender import TweetSender, credentials_from_entry, outbox_store
 
 PLATFORMS: list[Platform] = [
@@ -20,34 +18,25 @@ PLATFORMS: list[Platform] = [
 ]
 
 
-@dataclass(slots=True, kw_only=True)
-class IspWatchRuntimeData:
-    """What a loaded config entry holds."""
-
-    coordinator: IspWatchCoordinator
-    sender: TweetSender | None
-
-
-type IspWatchConfigEntry = ConfigEntry[IspWatchRuntimeData]
-
-
 async def async_setup_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
     """Set up ISP Watch: restore what is known; measure once Home Assistant runs."""
-    coordinator = IspWatchCoordinator(hass, entry)
+    settings = IspWatchSettings.from_entry(entry)
+    coordinator = IspWatchCoordinator(hass, entry, settings)
     await coordinator.async_load()
     sender = None
     if (credentials := credentials_from_entry(entry)) is not None:
-        sender = TweetSender(hass, entry, credentials)
+        sender = TweetSender(hass, entry, settings, credentials)
         await sender.async_load()
-        entry.async_on_unload(sender.async_shutdown)
-    entry.runtime_data = IspWatchRuntimeData(coordinator=coordinator, sender=sender)
+    entry.runtime_data = IspWatchRuntimeData(
+        settings=settings, coordinator=coordinator, sender=sender
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(async_at_started(hass, coordinator.async_start_schedule))
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IspWatchConfigEntry) -> bool:
-    """Unload a config entry; a running test is stopped by the coordinator."""
+    """Unload a config entry; the coordinators stop a running test and the timers."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

@@ -14,7 +14,8 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import IspWatchConfigEntry
+from .coordinator import LineSnapshot
+from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
 from .evaluation import LineState, Metric, Outage
 
@@ -25,29 +26,36 @@ PARALLEL_UPDATES = 0
 class IspWatchBinarySensorDescription(BinarySensorEntityDescription):
     """How a binary sensor reads the judgement of the line."""
 
-    is_on_fn: Callable[[LineState, bool], bool | None]
+    is_on_fn: Callable[[LineSnapshot], bool | None]
     attributes_fn: Callable[[LineState], Mapping[str, Any]]
 
 
-def _is_slow(line: LineState, has_tests: bool) -> bool | None:
-    if line.evidence is None and not line.slow:
+def _is_slow(snapshot: LineSnapshot) -> bool | None:
+    """Slow once confirmed; unknown only while a test past a limit awaits the rest."""
+    line = snapshot.line
+    if line.slow:
+        return True
+    if line.undecided:
         return None
-    return line.slow
+    return False
 
 
-def _is_connected(line: LineState, has_tests: bool) -> bool | None:
-    if not has_tests:
+def _is_connected(snapshot: LineSnapshot) -> bool | None:
+    if snapshot.last_outcome is None:
         return None
-    return line.outage is None
+    return snapshot.line.outage is None
 
 
 def _slow_attributes(line: LineState) -> Mapping[str, Any]:
     evidence = line.evidence
-    since = {"slow_since": line.slow_since.isoformat() if line.slow_since else None}
+    known = {
+        "slow_since": line.slow_since.isoformat() if line.slow_since else None,
+        "tests_needed": line.tests_needed,
+    }
     if evidence is None:
-        return since
+        return known
     thresholds = evidence.thresholds
-    return since | {
+    return known | {
         "violated": [metric.value for metric in evidence.violated],
         "median_download": round(evidence.medians[Metric.DOWNLOAD], 2),
         "median_upload": round(evidence.medians[Metric.UPLOAD], 2),
@@ -113,10 +121,7 @@ class IspWatchBinarySensor(IspWatchEntity, BinarySensorEntity):
     @override
     def is_on(self) -> bool | None:
         """The judgement, or unknown before there is enough to judge."""
-        snapshot = self.coordinator.data
-        return self.entity_description.is_on_fn(
-            snapshot.line, snapshot.last_outcome is not None
-        )
+        return self.entity_description.is_on_fn(self.coordinator.data)
 
     @property
     @override

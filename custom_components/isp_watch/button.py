@@ -6,7 +6,7 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import IspWatchConfigEntry
+from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
 
 # The coordinator serialises tests itself and lets a second press share a running one.

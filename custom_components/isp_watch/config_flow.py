@@ -1,15 +1,21 @@
 """Set up ISP Watch from the UI: the connection, the X account, options, reauth.
 
-Each value has one place. Entry data holds what identifies the connection (provider,
-handle, plan, source address) and the X account that posts; it changes through
-reconfigure, reauth and the account steps of the options. Options hold what the user
-tunes: limits, schedule, server, judging and posting rules.
+Where each value is stored:
+
+- Entry data: what describes the connection and the contract (provider, handle, plan
+  speeds, source address) and the X account that posts.
+- Options: what the user tunes (every key of OPTION_DEFAULTS, always all of them):
+  limits, schedule, server, judging and posting rules.
+
+The plan stays in the entry data, but the options show it beside the minimums it
+bounds, so both can be lowered in one form; that form writes the plan back to the data.
+Number ranges come from NUMBER_RANGES and are enforced by the number selectors; the
+code here checks only what involves more than one field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 import ipaddress
 import logging
 import math
@@ -22,9 +28,11 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    OptionsFlow,
     OptionsFlowWithReload,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -64,13 +72,11 @@ from .const import (
     CONF_TWEET_DAILY_CAP,
     CONF_X_USER_ID,
     CONF_X_USERNAME,
-    DEFAULT_DRY_RUN,
     DEFAULT_SERVER_ID,
     DEFAULT_SOURCE_ID,
     DOMAIN,
+    NUMBER_RANGES,
     OPTION_DEFAULTS,
-    PING_RANGE,
-    SPEED_RANGE,
     SPEEDTEST_REQUEST_TIMEOUT,
     X_CREDENTIAL_KEYS,
 )
@@ -81,200 +87,119 @@ _LOGGER = logging.getLogger(__name__)
 
 # An X handle: 1 to 15 letters, digits or underscores, typed with or without the @.
 HANDLE = re.compile(r"@?([A-Za-z0-9_]{1,15})")
-# speedtest.net server ids are positive integers.
-SERVER_ID = re.compile(r"[0-9]{1,10}")
 # Listing servers fetches two small documents; the form should not wait as long as a
 # whole test may take.
 SERVER_LIST_DEADLINE = 30.0
 X_ACCOUNT_KEYS = (*X_CREDENTIAL_KEYS, CONF_X_USERNAME, CONF_X_USER_ID)
-CONNECTION_KEYS = (
-    CONF_ISP_NAME,
-    CONF_ISP_HANDLE,
-    CONF_PLAN_DOWNLOAD,
-    CONF_PLAN_UPLOAD,
-    CONF_SOURCE_ADDRESS,
+PLAN_KEYS = (CONF_PLAN_DOWNLOAD, CONF_PLAN_UPLOAD)
+LIMIT_KEYS = (CONF_MIN_DOWNLOAD, CONF_MIN_UPLOAD, CONF_MAX_PING)
+
+# The options form: one section each for when tests run, what counts as slow, and
+# how often posts may go out (shown only with an X account).
+SECTION_TESTING = "testing"
+SECTION_LIMITS = "limits"
+SECTION_POSTING = "posting"
+TESTING_KEYS = (
+    CONF_SCAN_INTERVAL,
+    CONF_SERVER_ID,
+    CONF_CONFIRM_DELAY,
+    CONF_MAX_CONFIRM_TESTS,
+    CONF_OUTAGE_PROBE_INTERVAL,
+    CONF_MONTHLY_DATA_BUDGET,
 )
-# Each minimum speed and the plan speed it may not exceed.
-PLAN_FOR_MINIMUM = {
-    CONF_MIN_DOWNLOAD: CONF_PLAN_DOWNLOAD,
-    CONF_MIN_UPLOAD: CONF_PLAN_UPLOAD,
-}
-# A new entry starts with these options; the user step sets the limits.
-DEFAULT_OPTIONS: dict[str, Any] = dict(OPTION_DEFAULTS)
+JUDGING_KEYS = (*LIMIT_KEYS, CONF_EVALUATION_WINDOW)
+POSTING_KEYS = (CONF_TWEET_COOLDOWN, CONF_TWEET_DAILY_CAP, CONF_DRY_RUN)
 
 
-class _NumberBox(NumberSelector):
-    """A number box whose limits the UI shows and the step itself checks.
-
-    NumberSelector refuses text, or a number outside its limits, before the step
-    runs, with an untranslated schema error. Passing the value on lets the step
-    answer with a translated error on the field instead.
-    """
-
-    @override
-    def __call__(self, data: Any) -> Any:
-        return data
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NumberField:
-    """A number a form asks for: limits, unit, and the error for a value outside."""
-
-    key: str
-    minimum: float
-    maximum: float
-    error: str
-    unit: str | None = None
-    whole: bool = True
-    optional: bool = False
-    # A speed of zero is no speed: the minimum itself is refused.
-    exclusive_minimum: bool = False
-
-    def selector(self) -> NumberSelector:
-        """A box with the field's limits and unit."""
-        config = NumberSelectorConfig(
-            min=self.minimum,
-            max=self.maximum,
-            step=1 if self.whole else "any",
-            mode=NumberSelectorMode.BOX,
-        )
-        if self.unit:
-            config["unit_of_measurement"] = self.unit
-        return _NumberBox(config)
-
-    def read(self, values: Mapping[str, Any], errors: dict[str, str]) -> float | None:
-        """The field's number, or None: left empty, or not acceptable (errors set)."""
-        value = values.get(self.key)
-        if value is None or value == "":
-            if not self.optional:
-                errors[self.key] = "not_a_number"
-            return None
-        number = _as_number(value)
-        if number is None:
-            errors[self.key] = "not_a_number"
-            return None
-        too_low = (
-            number <= self.minimum if self.exclusive_minimum else number < self.minimum
-        )
-        if too_low or number > self.maximum or (self.whole and number % 1):
-            errors[self.key] = self.error
-            return None
-        return int(number) if self.whole else number
-
-
-def _as_number(value: Any) -> float | None:
-    """A number from a form value; None for text, booleans and NaN."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except TypeError, ValueError:
-        return None
-    return None if math.isnan(number) else number
-
-
-def _speed(key: str, *, optional: bool = False) -> NumberField:
-    return NumberField(
-        key=key,
-        minimum=0,
-        maximum=SPEED_RANGE.maximum,
-        error="invalid_speed",
-        unit="Mbit/s",
-        whole=False,
-        optional=optional,
-        exclusive_minimum=True,
+def _number(key: str) -> NumberSelector:
+    """A number box with the range, step and unit of NUMBER_RANGES."""
+    number_range = NUMBER_RANGES[key]
+    config = NumberSelectorConfig(
+        min=number_range.minimum,
+        max=number_range.maximum,
+        step=number_range.step if number_range.step is not None else "any",
+        mode=NumberSelectorMode.BOX,
     )
+    if number_range.unit:
+        config["unit_of_measurement"] = number_range.unit
+    return NumberSelector(config)
 
 
-PLAN_FIELDS = (
-    _speed(CONF_PLAN_DOWNLOAD, optional=True),
-    _speed(CONF_PLAN_UPLOAD, optional=True),
-)
-THRESHOLD_FIELDS = (
-    _speed(CONF_MIN_DOWNLOAD),
-    _speed(CONF_MIN_UPLOAD),
-    NumberField(
-        key=CONF_MAX_PING,
-        minimum=PING_RANGE.minimum,
-        maximum=PING_RANGE.maximum,
-        error="invalid_ping",
-        unit="ms",
-        whole=False,
-    ),
-)
-# A test downloads and uploads tens to hundreds of megabytes: not more often than
-# every 10 minutes, and at least once a day.
-SCHEDULE_FIELD = NumberField(
-    key=CONF_SCAN_INTERVAL, minimum=10, maximum=1440, error="out_of_range", unit="min"
-)
-TUNING_FIELDS = (
-    NumberField(
-        key=CONF_EVALUATION_WINDOW, minimum=1, maximum=10, error="out_of_range"
-    ),
-    NumberField(
-        key=CONF_CONFIRM_DELAY, minimum=1, maximum=120, error="out_of_range", unit="min"
-    ),
-    NumberField(key=CONF_MAX_CONFIRM_TESTS, minimum=0, maximum=5, error="out_of_range"),
-    NumberField(
-        key=CONF_OUTAGE_PROBE_INTERVAL,
-        minimum=1,
-        maximum=30,
-        error="out_of_range",
-        unit="min",
-    ),
-    NumberField(
-        key=CONF_MONTHLY_DATA_BUDGET,
-        minimum=0,
-        maximum=10_000,
-        error="out_of_range",
-        unit="GB",
-    ),
-    NumberField(
-        key=CONF_TWEET_COOLDOWN, minimum=0, maximum=168, error="out_of_range", unit="h"
-    ),
-    NumberField(key=CONF_TWEET_DAILY_CAP, minimum=1, maximum=50, error="out_of_range"),
-)
+def _numbers(keys: tuple[str, ...], *, required: bool = True) -> dict[Any, Any]:
+    marker = probatio.Required if required else probatio.Optional
+    return {marker(key): _number(key) for key in keys}
 
 
-def _read_numbers(
-    fields: tuple[NumberField, ...], values: Mapping[str, Any], errors: dict[str, str]
-) -> dict[str, float]:
-    """The acceptable numbers among the fields; errors set for the others."""
-    numbers: dict[str, float] = {}
-    for field in fields:
-        if (number := field.read(values, errors)) is not None:
-            numbers[field.key] = number
-    return numbers
+def _check_numbers(
+    values: Mapping[str, Any], errors: dict[str, str], where: str | None = None
+) -> None:
+    """What the number selectors let through: NaN, and fractions in whole numbers.
+
+    The selectors check the range, which NaN never fails, but not the step. The
+    error goes on the field, or on `where` (a section) when given.
+    """
+    for key, value in values.items():
+        if key not in NUMBER_RANGES:
+            continue
+        if math.isnan(value):
+            errors[where or key] = "not_a_number"
+        elif NUMBER_RANGES[key].step == 1 and not float(value).is_integer():
+            errors[where or key] = "whole_number"
 
 
-def _minimums_above_plan(
-    thresholds: Mapping[str, Any], plan: Mapping[str, Any]
-) -> list[str]:
-    """The minimum speeds that are higher than the plan promises."""
-    return [
-        minimum
-        for minimum, plan_key in PLAN_FOR_MINIMUM.items()
-        if thresholds.get(minimum) is not None
-        and plan.get(plan_key) is not None
-        and float(thresholds[minimum]) > float(plan[plan_key])
-    ]
+def _whole(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Whole-number settings as int, as they are stored."""
+    return {
+        key: (
+            int(value)
+            if key in NUMBER_RANGES and NUMBER_RANGES[key].step == 1
+            else value
+        )
+        for key, value in values.items()
+    }
 
 
-def _read_connection(
-    values: Mapping[str, Any], errors: dict[str, str]
-) -> dict[str, Any]:
-    """Provider, handle and plan as stored; what was left empty is left out."""
-    connection: dict[str, Any] = {}
+def _check_minimums(
+    values: Mapping[str, Any], errors: dict[str, str], where: str | None = None
+) -> None:
+    """A minimum speed may not be higher than the plan promises, when there is one.
+
+    The error goes on each minimum, or once on `where` (a section) when given.
+    """
+    download_plan = values.get(CONF_PLAN_DOWNLOAD)
+    download = download_plan is not None and values[CONF_MIN_DOWNLOAD] > download_plan
+    upload_plan = values.get(CONF_PLAN_UPLOAD)
+    upload = upload_plan is not None and values[CONF_MIN_UPLOAD] > upload_plan
+    if where is not None and download and upload:
+        errors[where] = "minimums_above_plan"
+        return
+    if download:
+        errors[where or CONF_MIN_DOWNLOAD] = "download_above_plan"
+    if upload:
+        errors[where or CONF_MIN_UPLOAD] = "upload_above_plan"
+
+
+def _plan_placeholders(values: Mapping[str, Any]) -> dict[str, str]:
+    """The plan speeds, for errors that name them."""
+    return {
+        key: f"{float(values[key]):g}" if values.get(key) is not None else ""
+        for key in PLAN_KEYS
+    }
+
+
+def _read_provider(values: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """Provider name and handle as stored; an empty handle is left out."""
+    provider: dict[str, Any] = {}
     if name := str(values.get(CONF_ISP_NAME) or "").strip():
-        connection[CONF_ISP_NAME] = name
+        provider[CONF_ISP_NAME] = name
     else:
         errors[CONF_ISP_NAME] = "empty_name"
     if handle := str(values.get(CONF_ISP_HANDLE) or "").strip():
         if match := HANDLE.fullmatch(handle):
-            connection[CONF_ISP_HANDLE] = match.group(1)
+            provider[CONF_ISP_HANDLE] = match.group(1)
         else:
             errors[CONF_ISP_HANDLE] = "invalid_handle"
-    return connection | _read_numbers(PLAN_FIELDS, values, errors)
+    return provider
 
 
 def _read_source_address(
@@ -301,35 +226,37 @@ def _read_source_address(
     return str(address)
 
 
-def _connection_schema(*, with_limits: bool) -> dict[Any, Any]:
-    """Provider, handle, plan and source address; the limits for a new entry."""
-    fields: dict[Any, Any] = {
-        probatio.Required(CONF_ISP_NAME): TextSelector(),
-        probatio.Optional(CONF_ISP_HANDLE): TextSelector(),
-        **{probatio.Optional(field.key): field.selector() for field in PLAN_FIELDS},
+PROVIDER_SCHEMA: dict[Any, Any] = {
+    probatio.Required(CONF_ISP_NAME): TextSelector(),
+    probatio.Optional(CONF_ISP_HANDLE): TextSelector(),
+}
+SOURCE_SCHEMA: dict[Any, Any] = {probatio.Optional(CONF_SOURCE_ADDRESS): TextSelector()}
+USER_SCHEMA = probatio.Schema(
+    {
+        **PROVIDER_SCHEMA,
+        **_numbers(PLAN_KEYS, required=False),
+        **{
+            probatio.Required(key, default=OPTION_DEFAULTS[key]): _number(key)
+            for key in LIMIT_KEYS
+        },
+        **SOURCE_SCHEMA,
     }
-    if with_limits:
-        fields |= _number_schema(THRESHOLD_FIELDS)
-    return fields | {probatio.Optional(CONF_SOURCE_ADDRESS): TextSelector()}
-
-
-def _number_schema(fields: tuple[NumberField, ...]) -> dict[Any, Any]:
-    return {
-        probatio.Required(field.key, default=DEFAULT_OPTIONS[field.key]): (
-            field.selector()
-        )
-        for field in fields
-    }
-
-
+)
+RECONFIGURE_SCHEMA = probatio.Schema({**PROVIDER_SCHEMA, **SOURCE_SCHEMA})
+# Optional, so that the form can be sent empty: the config flow then finishes without
+# an account; elsewhere each empty key is named.
 X_ACCOUNT_SCHEMA = probatio.Schema(
     {
-        probatio.Required(key): TextSelector(
+        probatio.Optional(key): TextSelector(
             TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off")
         )
         for key in X_CREDENTIAL_KEYS
     }
 )
+
+
+def _no_keys(user_input: Mapping[str, Any]) -> bool:
+    return not any(str(user_input.get(key) or "").strip() for key in X_CREDENTIAL_KEYS)
 
 
 def _verify(credentials: XCredentials) -> XAccount:
@@ -343,8 +270,8 @@ def _verify(credentials: XCredentials) -> XAccount:
 
 async def _async_check_account(
     hass: HomeAssistant, user_input: Mapping[str, Any], errors: dict[str, str]
-) -> dict[str, str] | None:
-    """Verify the keys live; the entry data for them, or None with errors set."""
+) -> dict[str, Any] | None:
+    """The account data to store, or None with the errors that say why not."""
     keys = {key: str(user_input.get(key) or "").strip() for key in X_CREDENTIAL_KEYS}
     for key, value in keys.items():
         if not value:
@@ -374,6 +301,22 @@ async def _async_check_account(
         CONF_X_USERNAME: account.username,
         CONF_X_USER_ID: account.user_id,
     }
+
+
+def _account_form(
+    flow: ConfigFlow | OptionsFlow,
+    step_id: str,
+    user_input: Mapping[str, Any] | None,
+    errors: dict[str, str],
+    placeholders: Mapping[str, str] | None = None,
+) -> ConfigFlowResult:
+    """The keys form; after a failed check it keeps what was typed."""
+    return flow.async_show_form(
+        step_id=step_id,
+        data_schema=flow.add_suggested_values_to_schema(X_ACCOUNT_SCHEMA, user_input),
+        errors=errors,
+        description_placeholders=placeholders,
+    )
 
 
 def entry_title(data: Mapping[str, Any]) -> str:
@@ -407,25 +350,25 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         """Which connection, which provider, and the limits the user accepts."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            connection = _read_connection(user_input, errors)
-            thresholds = _read_numbers(THRESHOLD_FIELDS, user_input, errors)
-            for key in _minimums_above_plan(thresholds, connection):
-                errors[key] = "minimum_above_plan"
+            provider = _read_provider(user_input, errors)
+            _check_numbers(user_input, errors)
+            _check_minimums(user_input, errors)
             source = _read_source_address(user_input, errors)
             if not errors:
                 await self.async_set_unique_id(source or DEFAULT_SOURCE_ID)
                 self._abort_if_unique_id_configured()
-                if source:
-                    connection[CONF_SOURCE_ADDRESS] = source
-                self._data = connection
-                self._options = DEFAULT_OPTIONS | thresholds
+                plan = {key: user_input[key] for key in PLAN_KEYS if key in user_input}
+                source_data = {CONF_SOURCE_ADDRESS: source} if source else {}
+                self._data = provider | plan | source_data
+                self._options = dict(OPTION_DEFAULTS) | {
+                    key: user_input[key] for key in LIMIT_KEYS
+                }
                 return await self.async_step_x_account_choice()
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                probatio.Schema(_connection_schema(with_limits=True)), user_input
-            ),
+            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=_plan_placeholders(user_input or {}),
         )
 
     async def async_step_x_account_choice(
@@ -439,16 +382,15 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_x_account(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The keys of the X app that posts, checked live."""
+        """The keys of the X app that posts, checked live; none to go on without."""
         errors: dict[str, str] = {}
-        if user_input is not None and (
-            account := await _async_check_account(self.hass, user_input, errors)
-        ):
-            self._data |= account
-            return await self.async_step_finish()
-        return self.async_show_form(
-            step_id="x_account", data_schema=X_ACCOUNT_SCHEMA, errors=errors
-        )
+        if user_input is not None:
+            if _no_keys(user_input):
+                return await self.async_step_finish()
+            if account := await _async_check_account(self.hass, user_input, errors):
+                self._data |= account
+                return await self.async_step_finish()
+        return _account_form(self, "x_account", user_input, errors)
 
     async def async_step_finish(
         self, user_input: dict[str, Any] | None = None
@@ -463,17 +405,16 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the provider's name, handle and plan, or the source address.
+        """Change the provider's name and handle, or the source address.
 
         A changed source address is the same uplink reached from a new local address
-        (a new DHCP lease, say), so the history stays; the unique id follows it.
+        (a new DHCP lease, say), so the history stays; the unique id follows it. The
+        plan is changed in the options, beside the minimums it bounds.
         """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            connection = _read_connection(user_input, errors)
-            for key in _minimums_above_plan(entry.options, connection):
-                errors[PLAN_FOR_MINIMUM[key]] = "plan_below_minimum"
+            provider = _read_provider(user_input, errors)
             source = _read_source_address(user_input, errors)
             unique_id = source or DEFAULT_SOURCE_ID
             other = self.hass.config_entries.async_entry_for_domain_unique_id(
@@ -486,15 +427,15 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             ):
                 errors[CONF_SOURCE_ADDRESS] = "source_address_in_use"
             if not errors:
-                if source:
-                    connection[CONF_SOURCE_ADDRESS] = source
                 # What this form holds is replaced, a field left empty removed; the
-                # X account stays.
+                # plan and the X account stay.
                 data = {
                     key: value
                     for key, value in entry.data.items()
-                    if key not in CONNECTION_KEYS
-                } | connection
+                    if key not in (CONF_ISP_NAME, CONF_ISP_HANDLE, CONF_SOURCE_ADDRESS)
+                } | provider
+                if source:
+                    data[CONF_SOURCE_ADDRESS] = source
                 return self.async_update_reload_and_abort(
                     entry,
                     unique_id=unique_id,
@@ -505,15 +446,9 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                probatio.Schema(_connection_schema(with_limits=False)),
-                user_input or entry.data,
+                RECONFIGURE_SCHEMA, user_input or entry.data
             ),
             errors=errors,
-            # The error on a plan speed names the minimum it conflicts with.
-            description_placeholders={
-                key: f"{float(entry.options.get(key, DEFAULT_OPTIONS[key])):g}"
-                for key in PLAN_FOR_MINIMUM
-            },
         )
 
     async def async_step_reauth(
@@ -542,18 +477,17 @@ class IspWatchConfigFlow(ConfigFlow, domain=DOMAIN):
                 data=data,
                 reason="reauth_successful",
             )
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=X_ACCOUNT_SCHEMA,
-            errors=errors,
-            description_placeholders={
-                "username": str(entry.data.get(CONF_X_USERNAME, ""))
-            },
+        return _account_form(
+            self,
+            "reauth_confirm",
+            user_input,
+            errors,
+            {"username": str(entry.data.get(CONF_X_USERNAME, ""))},
         )
 
 
 class IspWatchOptionsFlow(OptionsFlowWithReload):
-    """Schedule, server, limits, posting rules, and the X account."""
+    """Testing, limits and posting, and the X account."""
 
     def __init__(self) -> None:
         """Nothing fetched yet."""
@@ -568,54 +502,125 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             menu_options=(
                 ["settings", "replace_x_account", "remove_x_account"]
-                if self.config_entry.data.get(CONF_X_USER_ID)
+                if self._has_account
                 else ["settings", "add_x_account"]
             ),
         )
 
+    @property
+    def _has_account(self) -> bool:
+        return bool(self.config_entry.data.get(CONF_X_USER_ID))
+
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Everything that tunes testing and posting."""
+        """Testing, limits with the plan, and posting (with an X account)."""
+        entry = self.config_entry
         errors: dict[str, str] = {}
-        if user_input is not None:
-            options = _read_numbers(
-                (SCHEDULE_FIELD, *THRESHOLD_FIELDS, *TUNING_FIELDS), user_input, errors
-            )
-            for key in _minimums_above_plan(options, self.config_entry.data):
-                errors[key] = "minimum_above_plan"
-            server = str(user_input.get(CONF_SERVER_ID) or DEFAULT_SERVER_ID).strip()
-            if server != DEFAULT_SERVER_ID and not SERVER_ID.fullmatch(server):
-                errors[CONF_SERVER_ID] = "invalid_server"
-            if not errors:
-                return self.async_create_entry(
-                    data=options
-                    | {
-                        CONF_SERVER_ID: server,
-                        CONF_DRY_RUN: bool(user_input.get(CONF_DRY_RUN)),
-                    }
-                )
         servers = await self._async_servers()
+        if user_input is not None:
+            for section_key, values in user_input.items():
+                _check_numbers(values, errors, section_key)
+            limits = user_input[SECTION_LIMITS]
+            _check_minimums(limits, errors, SECTION_LIMITS)
+            if not errors:
+                plan = {key: limits[key] for key in PLAN_KEYS if key in limits}
+                data = {
+                    key: value
+                    for key, value in entry.data.items()
+                    if key not in PLAN_KEYS
+                } | plan
+                if data != entry.data:
+                    # The plan is not used while testing: no reload for it alone.
+                    self.hass.config_entries.async_update_entry(entry, data=data)
+                # Every option is stored, those of a hidden section too.
+                options = dict(OPTION_DEFAULTS) | dict(entry.options)
+                for values in user_input.values():
+                    options |= _whole(
+                        {k: v for k, v in values.items() if k not in PLAN_KEYS}
+                    )
+                return self.async_create_entry(data=options)
+        if servers is None:
+            # A note, not a mistake: the form can still be saved.
+            errors["base"] = "server_list_unavailable"
+        current = OPTION_DEFAULTS | entry.options | entry.data
         return self.async_show_form(
             step_id="settings",
             data_schema=self.add_suggested_values_to_schema(
-                _settings_schema(servers or []),
-                user_input or self.config_entry.options,
+                self._settings_schema(servers or [], current[CONF_SERVER_ID]),
+                user_input or self._sectioned(current),
             ),
             errors=errors,
-            description_placeholders={
-                "server_note": (
-                    ""
-                    if servers
-                    else "\n\nThe server list could not be loaded from "
-                    "speedtest.net, so only the best server by latency is offered "
-                    "now. A server id typed into the field is kept."
-                )
-            },
+            description_placeholders=_plan_placeholders(
+                (user_input or {}).get(SECTION_LIMITS, current)
+            ),
         )
 
-    async def _async_servers(self) -> list[TestServer]:
-        """The servers speedtest.net offers this uplink; empty when it cannot say."""
+    def _sectioned(self, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The stored values, grouped as the form shows them."""
+        sections: dict[str, tuple[str, ...]] = {
+            SECTION_TESTING: TESTING_KEYS,
+            SECTION_LIMITS: (*PLAN_KEYS, *JUDGING_KEYS),
+        }
+        if self._has_account:
+            sections[SECTION_POSTING] = POSTING_KEYS
+        return {
+            name: {key: values[key] for key in keys if key in values}
+            for name, keys in sections.items()
+        }
+
+    def _settings_schema(
+        self, servers: list[TestServer], current_server: str
+    ) -> probatio.Schema:
+        """The settings form: testing, limits, and posting when it can happen."""
+        server_options = [
+            # Its label is translated: selector.server.options.best.
+            SelectOptionDict(value=DEFAULT_SERVER_ID, label=DEFAULT_SERVER_ID),
+            *(
+                SelectOptionDict(
+                    value=str(server.id),
+                    label=(
+                        f"{server.sponsor}, {server.name} ({server.country}, "
+                        f"{server.distance_km:.0f} km)"
+                    ),
+                )
+                for server in servers
+            ),
+        ]
+        # A server chosen before stays choosable when the list misses it.
+        if current_server not in {option["value"] for option in server_options}:
+            server_options.append(
+                SelectOptionDict(value=current_server, label=current_server)
+            )
+        testing = {
+            probatio.Required(CONF_SCAN_INTERVAL): _number(CONF_SCAN_INTERVAL),
+            probatio.Required(CONF_SERVER_ID): SelectSelector(
+                SelectSelectorConfig(
+                    options=server_options,
+                    mode=SelectSelectorMode.DROPDOWN,
+                    translation_key="server",
+                )
+            ),
+            **_numbers(TESTING_KEYS[2:]),
+        }
+        limits = {**_numbers(PLAN_KEYS, required=False), **_numbers(JUDGING_KEYS)}
+        schema: dict[Any, Any] = {
+            probatio.Required(SECTION_TESTING): section(probatio.Schema(testing)),
+            probatio.Required(SECTION_LIMITS): section(probatio.Schema(limits)),
+        }
+        if self._has_account:
+            schema[probatio.Required(SECTION_POSTING)] = section(
+                probatio.Schema(
+                    {
+                        **_numbers(POSTING_KEYS[:2]),
+                        probatio.Required(CONF_DRY_RUN): BooleanSelector(),
+                    }
+                )
+            )
+        return probatio.Schema(schema)
+
+    async def _async_servers(self) -> list[TestServer] | None:
+        """The servers speedtest.net offers this uplink; None when it cannot say."""
         if self._servers is None:
             answer = await SpeedTestClient().list_servers(
                 SpeedTestSettings(
@@ -624,11 +629,12 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                     source_address=self.config_entry.data.get(CONF_SOURCE_ADDRESS),
                 )
             )
-            if isinstance(answer, list):
+            if isinstance(answer, list) and answer:
                 self._servers = answer
             else:
-                _LOGGER.debug("No server list from speedtest.net: %s", answer.reason)
-                self._servers = []
+                reason = answer.reason if not isinstance(answer, list) else "empty"
+                _LOGGER.debug("No server list from speedtest.net: %s", reason)
+                return None
         return self._servers
 
     async def async_step_add_x_account(
@@ -652,9 +658,7 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
             account := await _async_check_account(self.hass, user_input, errors)
         ):
             return self._update_account(dict(self.config_entry.data) | account)
-        return self.async_show_form(
-            step_id="x_account", data_schema=X_ACCOUNT_SCHEMA, errors=errors
-        )
+        return _account_form(self, "x_account", user_input, errors)
 
     async def async_step_remove_x_account(
         self, user_input: dict[str, Any] | None = None
@@ -681,40 +685,3 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         # The options stay as they are, so the flow's own reload does not happen.
         self.hass.config_entries.async_schedule_reload(entry.entry_id)
         return self.async_create_entry(data=dict(entry.options))
-
-
-def _settings_schema(servers: list[TestServer]) -> probatio.Schema:
-    """The settings form: schedule, server, limits, judging, data and posting."""
-    server_options = [
-        SelectOptionDict(value=DEFAULT_SERVER_ID, label="Best by latency"),
-        *(
-            SelectOptionDict(
-                value=str(server.id),
-                label=(
-                    f"{server.sponsor}, {server.name} ({server.country}, "
-                    f"{server.distance_km:.0f} km)"
-                ),
-            )
-            for server in servers
-        ),
-    ]
-    return probatio.Schema(
-        {
-            **_number_schema((SCHEDULE_FIELD,)),
-            probatio.Required(CONF_SERVER_ID, default=DEFAULT_SERVER_ID): (
-                SelectSelector(
-                    SelectSelectorConfig(
-                        options=server_options,
-                        mode=SelectSelectorMode.DROPDOWN,
-                        # Any server of speedtest.net, not only the nearest ones.
-                        custom_value=True,
-                    )
-                )
-            ),
-            **_number_schema(THRESHOLD_FIELDS),
-            **_number_schema(TUNING_FIELDS),
-            probatio.Required(CONF_DRY_RUN, default=DEFAULT_DRY_RUN): (
-                BooleanSelector()
-            ),
-        }
-    )

@@ -68,6 +68,8 @@ DEFAULT_DRY_RUN: Final = False
 
 DEFAULT_SOURCE_ID: Final = "default"
 
+BYTES_PER_GB: Final = 1_000_000_000
+
 # Every option a new entry stores, with the value it starts with.
 OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
     {
@@ -125,6 +127,19 @@ NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
 # Speed tests: one socket operation may wait this long, a whole test the deadline.
 SPEEDTEST_REQUEST_TIMEOUT: Final = 10.0
 SPEEDTEST_DEADLINE: Final = timedelta(minutes=3)
+
+# The judgement: tests older than this no longer count as evidence (longer when the
+# test interval needs it to hold a whole window), and a slow line counts as fine again
+# only once its medians clear the limits by this relative margin.
+EVIDENCE_MAX_AGE: Final = timedelta(hours=6)
+RESTORE_MARGIN: Final = 0.10
+
+# The post queue: at most this many posts, none older than a day (a complaint about
+# yesterday's evening reads oddly today); retries after passing failures back off.
+OUTBOX_MAX_ITEMS: Final = 20
+OUTBOX_MAX_AGE: Final = timedelta(hours=24)
+POST_RETRY_INITIAL: Final = timedelta(minutes=1)
+POST_RETRY_MAX: Final = timedelta(minutes=30)
 
 # History kept for "slow over several tests": whichever of the two keeps more.
 HISTORY_MIN_AGE: Final = timedelta(days=7)

@@ -16,58 +16,28 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .const import (
-    CONF_CONFIRM_DELAY,
-    CONF_EVALUATION_WINDOW,
-    CONF_MAX_CONFIRM_TESTS,
-    CONF_MAX_PING,
-    CONF_MIN_DOWNLOAD,
-    CONF_MIN_UPLOAD,
-    CONF_MONTHLY_DATA_BUDGET,
-    CONF_OUTAGE_PROBE_INTERVAL,
-    CONF_SCAN_INTERVAL,
-    CONF_SERVER_ID,
-    CONF_SOURCE_ADDRESS,
-    DEFAULT_CONFIRM_DELAY,
-    DEFAULT_EVALUATION_WINDOW,
-    DEFAULT_MAX_CONFIRM_TESTS,
-    DEFAULT_MAX_PING,
-    DEFAULT_MIN_DOWNLOAD,
-    DEFAULT_MIN_UPLOAD,
-    DEFAULT_MONTHLY_DATA_BUDGET,
-    DEFAULT_OUTAGE_PROBE_INTERVAL,
-    DEFAULT_SCAN_INTERVAL,
-    DEFAULT_SERVER_ID,
-    DOMAIN,
-    HISTORY_MIN_AGE,
-    HISTORY_MIN_COUNT,
-    SPEEDTEST_DEADLINE,
-    SPEEDTEST_REQUEST_TIMEOUT,
-)
+from .const import BYTES_PER_GB, DOMAIN, HISTORY_MIN_AGE, HISTORY_MIN_COUNT
+from .data import IspWatchSettings
 from .evaluation import (
-    EvaluationSettings,
     LineState,
-    ScheduleSettings,
-    Thresholds,
     data_used_since,
     evaluate,
     next_check,
     prune_history,
     start_of_month,
 )
-from .repairs import async_set_issue
-from .speedtest_client import (
+from .models import (
     FailureKind,
     Measurement,
-    SpeedTestClient,
-    SpeedTestSettings,
     TestFailure,
     TestOutcome,
     outcome_from_dict,
 )
+from .repairs import async_set_issue
+from .speedtest_client import SpeedTestClient, SpeedTestSettings
 
 if TYPE_CHECKING:
-    from . import IspWatchConfigEntry
+    from .data import IspWatchConfigEntry
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -78,7 +48,6 @@ SPEED_TEST_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_speed_test_lock")
 STARTUP_DELAY = timedelta(minutes=1)
 # Consecutive "service unavailable" failures before the user is told about them.
 SERVICE_UNAVAILABLE_ISSUE_AFTER = 3
-BYTES_PER_GB = 1_000_000_000
 
 
 def history_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -115,6 +84,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self,
         hass: HomeAssistant,
         entry: IspWatchConfigEntry,
+        settings: IspWatchSettings,
         client: SpeedTestClient | None = None,
     ) -> None:
         """Set up the coordinator; nothing is measured until Home Assistant runs."""
@@ -127,6 +97,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             update_interval=None,
             always_update=True,
         )
+        self.settings = settings
         self.client = client or SpeedTestClient()
         self._store = history_store(hass, entry.entry_id)
         self.history: list[TestOutcome] = []
@@ -134,75 +105,6 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._operation: asyncio.Task[Any] | None = None
         self._check_done: asyncio.Event | None = None
         self._user_requested = False
-
-    @property
-    def thresholds(self) -> Thresholds:
-        """The limits the user accepts, from the options."""
-        options = self.config_entry.options
-        return Thresholds(
-            min_download_mbps=float(
-                options.get(CONF_MIN_DOWNLOAD, DEFAULT_MIN_DOWNLOAD)
-            ),
-            min_upload_mbps=float(options.get(CONF_MIN_UPLOAD, DEFAULT_MIN_UPLOAD)),
-            max_ping_ms=float(options.get(CONF_MAX_PING, DEFAULT_MAX_PING)),
-        )
-
-    @property
-    def evaluation_settings(self) -> EvaluationSettings:
-        """How many tests the judgement looks at."""
-        window = int(
-            self.config_entry.options.get(
-                CONF_EVALUATION_WINDOW, DEFAULT_EVALUATION_WINDOW
-            )
-        )
-        # The evidence must be able to hold a whole window of scheduled tests.
-        interval = self.schedule.interval
-        return EvaluationSettings(
-            window=window,
-            max_age=max(EvaluationSettings().max_age, interval * (window + 1)),
-        )
-
-    @property
-    def schedule(self) -> ScheduleSettings:
-        """When tests and probes run, from the options."""
-        options = self.config_entry.options
-        return ScheduleSettings(
-            interval=timedelta(
-                minutes=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
-            ),
-            confirm_delay=timedelta(
-                minutes=options.get(CONF_CONFIRM_DELAY, DEFAULT_CONFIRM_DELAY)
-            ),
-            max_confirm_tests=int(
-                options.get(CONF_MAX_CONFIRM_TESTS, DEFAULT_MAX_CONFIRM_TESTS)
-            ),
-            outage_probe_interval=timedelta(
-                minutes=options.get(
-                    CONF_OUTAGE_PROBE_INTERVAL, DEFAULT_OUTAGE_PROBE_INTERVAL
-                )
-            ),
-        )
-
-    @property
-    def speed_test_settings(self) -> SpeedTestSettings:
-        """How a single test is run."""
-        server_id = str(
-            self.config_entry.options.get(CONF_SERVER_ID, DEFAULT_SERVER_ID)
-        )
-        return SpeedTestSettings(
-            server_ids=() if server_id == DEFAULT_SERVER_ID else (int(server_id),),
-            request_timeout=SPEEDTEST_REQUEST_TIMEOUT,
-            deadline=SPEEDTEST_DEADLINE.total_seconds(),
-            source_address=self.config_entry.data.get(CONF_SOURCE_ADDRESS),
-        )
-
-    @property
-    def monthly_budget_bytes(self) -> int:
-        """The data the user allows tests to use per month; 0 for no limit."""
-        budget = self.config_entry.options.get(
-            CONF_MONTHLY_DATA_BUDGET, DEFAULT_MONTHLY_DATA_BUDGET
-        )
-        return int(float(budget) * BYTES_PER_GB)
 
     async def async_load(self) -> None:
         """Restore the history, so the entities show the last results at once."""
@@ -216,7 +118,12 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
     def async_start_schedule(self, _hass: HomeAssistant) -> None:
         """Start the test schedule; called once Home Assistant has started."""
         now = dt_util.utcnow()
-        check = next_check(self.data.line, self.history, self.thresholds, self.schedule)
+        check = next_check(
+            self.data.line,
+            self.history,
+            self.settings.thresholds,
+            self.settings.schedule,
+        )
         due = self.history[-1].finished + check.delay if self.history else now
         self.update_interval = max(due - now, STARTUP_DELAY)
         self._schedule_refresh()
@@ -235,15 +142,22 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 translation_domain=DOMAIN, translation_key="speed_test_cancelled"
             )
         if isinstance(outcome, TestFailure):
+            # What happened and what to do, in plain words for each kind; the
+            # technical reason is in the log.
             raise SpeedTestFailedError(
                 translation_domain=DOMAIN,
-                translation_key="speed_test_failed",
-                translation_placeholders={
-                    "kind": outcome.kind.value,
-                    "reason": outcome.reason,
-                },
+                translation_key=f"speed_test_{outcome.kind.value}",
             )
         return outcome
+
+    @override
+    async def async_request_refresh(self) -> None:
+        """Run a test now for homeassistant.update_entity, as async_run_test_now does.
+
+        Raises:
+            SpeedTestFailedError: The test produced no measurement.
+        """
+        await self.async_run_test_now()
 
     @override
     async def async_shutdown(self) -> None:
@@ -282,7 +196,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         async with self.hass.data.setdefault(SPEED_TEST_LOCK, asyncio.Lock()):
             task = self.config_entry.async_create_background_task(
                 self.hass,
-                operation(self.speed_test_settings),
+                operation(self.settings.speed_test),
                 name=f"{DOMAIN} speed test {self.config_entry.title}",
             )
             self._operation = task
@@ -312,10 +226,11 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._update_service_issue()
 
     def _snapshot(self, now: datetime) -> LineSnapshot:
-        line = evaluate(self.history, self.thresholds, self.evaluation_settings, now)
+        settings = self.settings
+        line = evaluate(self.history, settings.thresholds, settings.evaluation, now)
         if self.update_interval is not None:
             self.update_interval = next_check(
-                line, self.history, self.thresholds, self.schedule
+                line, self.history, settings.thresholds, settings.schedule
             ).delay
         last_measurement = next(
             (item for item in reversed(self.history) if isinstance(item, Measurement)),
@@ -330,7 +245,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         )
 
     def _over_data_budget(self, now: datetime) -> bool:
-        budget = self.monthly_budget_bytes
+        budget = self.settings.monthly_budget_bytes
         exceeded = bool(budget) and (
             data_used_since(self.history, start_of_month(now)) >= budget
         )

@@ -9,7 +9,6 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from . import IspWatchConfigEntry
 from .const import (
     CONF_ACCESS_TOKEN,
     CONF_ACCESS_TOKEN_SECRET,
@@ -18,7 +17,8 @@ from .const import (
     CONF_SOURCE_ADDRESS,
     CONF_X_USER_ID,
 )
-from .speedtest_client import TestFailure
+from .data import IspWatchConfigEntry
+from .models import TestFailure
 
 TO_REDACT = {
     CONF_API_KEY,

@@ -33,7 +33,7 @@ import math
 import statistics
 from typing import Final
 
-from .speedtest_client import FailureKind, Measurement, TestFailure, TestOutcome
+from .models import FailureKind, Measurement, TestFailure, TestOutcome
 
 # Failures that say the internet could not be reached. A black-holed line (modem up,
 # upstream dead) does not refuse connections, it lets them time out, so a timeout counts
@@ -96,9 +96,9 @@ class EvaluationSettings:
             a 50 Mbit/s minimum is restored at 55 Mbit/s, a 100 ms maximum at 90 ms).
     """
 
-    window: int = 3
-    max_age: timedelta = timedelta(hours=6)
-    hysteresis: float = 0.10
+    window: int
+    max_age: timedelta
+    hysteresis: float
 
     def __post_init__(self) -> None:
         """Refuse settings under which no judgement is possible.
@@ -170,6 +170,11 @@ class LineState:
         last_outage: The most recent outage that ended.
         confirm_tests_used: Tests run after the result that raised the current suspicion
             (a single result past a limit while the line is not slow); 0 without one.
+        tests_needed: Successful tests still missing from the window before the line
+            can be judged from medians; 0 while there is evidence.
+        undecided: Whether the line cannot be called fine yet: it is not slow, the
+            window is not full, and one of its tests is past a limit. Without such a
+            test the line is fine until shown otherwise, however few tests there are.
     """
 
     slow: bool
@@ -178,6 +183,8 @@ class LineState:
     outage: Outage | None
     last_outage: Outage | None
     confirm_tests_used: int
+    tests_needed: int
+    undecided: bool
 
 
 def measured_values(measurement: Measurement) -> dict[Metric, float]:
@@ -297,6 +304,8 @@ class _Replay:
     def state(self, now: datetime) -> LineState:
         """The judgement after every outcome so far, seen at `now`."""
         window = self._window(now)
+        max_age = self._settings.max_age
+        fresh = [item for item in self._recent if now - item.finished <= max_age]
         return LineState(
             slow=self._slow,
             slow_since=self._slow_since,
@@ -306,6 +315,15 @@ class _Replay:
             else Outage(start=self._outage_start),
             last_outage=self._last_outage,
             confirm_tests_used=self._confirm_tests_used if self._suspect else 0,
+            tests_needed=self._settings.window - len(fresh) if window is None else 0,
+            undecided=(
+                window is None
+                and not self._slow
+                and any(
+                    metrics_violated(measured_values(item), self._thresholds)
+                    for item in fresh
+                )
+            ),
         )
 
     def _window(self, at: datetime) -> tuple[Measurement, ...] | None:
@@ -404,10 +422,10 @@ class ScheduleSettings:
         outage_probe_interval: Time between cheap probes while the internet is down.
     """
 
-    interval: timedelta = timedelta(minutes=60)
-    confirm_delay: timedelta = timedelta(minutes=10)
-    max_confirm_tests: int = 2
-    outage_probe_interval: timedelta = timedelta(minutes=2)
+    interval: timedelta
+    confirm_delay: timedelta
+    max_confirm_tests: int
+    outage_probe_interval: timedelta
 
 
 class CheckKind(StrEnum):
@@ -502,8 +520,8 @@ def prune_history(
     history: Sequence[TestOutcome],
     now: datetime,
     *,
-    min_age: timedelta = timedelta(days=7),
-    min_count: int = 500,
+    min_age: timedelta,
+    min_count: int,
 ) -> list[TestOutcome]:
     """The outcomes worth keeping, oldest first.
 

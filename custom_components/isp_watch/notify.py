@@ -6,8 +6,8 @@ from homeassistant.components.notify import NotifyEntity, NotifyEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import IspWatchConfigEntry
-from .entity import connection_device
+from .data import IspWatchConfigEntry
+from .entity import IspWatchEntity
 from .tweet_sender import TweetSender
 
 PARALLEL_UPDATES = 0
@@ -22,22 +22,13 @@ async def async_setup_entry(
 ) -> None:
     """Add the notify entity when an X account is set up."""
     if (sender := entry.runtime_data.sender) is not None:
-        async_add_entities([TweetEntity(entry, sender)])
+        async_add_entities([TweetEntity(sender, TWEET)])
 
 
-class TweetEntity(NotifyEntity):
+class TweetEntity(IspWatchEntity[TweetSender], NotifyEntity):
     """Queues a post to X; returns once it is safely on disk."""
-
-    _attr_has_entity_name = True
-
-    def __init__(self, entry: IspWatchConfigEntry, sender: TweetSender) -> None:
-        """Attach the entity to the connection's device."""
-        self.entity_description = TWEET
-        self._attr_unique_id = f"{entry.entry_id}_{TWEET.key}"
-        self._attr_device_info = connection_device(entry)
-        self._sender = sender
 
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Queue the message; a title becomes its first line."""
         text = f"{title}\n{message}" if title else message
-        await self._sender.async_queue(text)
+        await self.coordinator.async_queue(text)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Self
 import uuid
 
-from .x_client import PostOutcome, PostResult
+from .models import PostOutcome, PostResult, Stored
 
 # The daily cap counts posts over a sliding 24 hours; X refuses identical text within
 # about as long, which is what posted_recently() is for.
@@ -36,18 +36,28 @@ _MAX_BACKOFF_EXPONENT = 16
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxPolicy:
-    """How many posts, how old, how often."""
+    """How many posts, how old, how often.
 
-    max_items: int = 20
-    max_age: timedelta = timedelta(hours=24)
-    cooldown: timedelta = timedelta(hours=6)
-    daily_cap: int = 5
-    backoff_initial: timedelta = timedelta(minutes=1)
-    backoff_max: timedelta = timedelta(minutes=30)
+    Attributes:
+        max_items: Posts queued at most; the oldest make room for new ones.
+        max_age: Posts queued longer than this are dropped unsent.
+        cooldown: Time after a post before the next one goes out.
+        daily_cap: Posts at most in any 24 hours.
+        backoff_initial: Wait before retrying a post after a passing failure; it
+            doubles with every further failure of the same post.
+        backoff_max: The longest such wait.
+    """
+
+    max_items: int
+    max_age: timedelta
+    cooldown: timedelta
+    daily_cap: int
+    backoff_initial: timedelta
+    backoff_max: timedelta
 
 
 @dataclass(slots=True, kw_only=True)
-class OutboxItem:
+class OutboxItem(Stored):
     """A post waiting to go out."""
 
     id: str
@@ -57,32 +67,9 @@ class OutboxItem:
     not_before: datetime | None = None
     last_error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "queued_at": self.queued_at.isoformat(),
-            "attempts": self.attempts,
-            "not_before": _iso(self.not_before),
-            "last_error": self.last_error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        return cls(
-            id=str(data["id"]),
-            text=str(data["text"]),
-            queued_at=datetime.fromisoformat(data["queued_at"]),
-            attempts=int(data.get("attempts", 0)),
-            not_before=_from_iso(data.get("not_before")),
-            last_error=data.get("last_error"),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SentPost:
+class SentPost(Stored):
     """A post that went out (or would have, in a dry run)."""
 
     text: str
@@ -90,27 +77,6 @@ class SentPost:
     tweet_id: str | None
     url: str | None
     dry_run: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form."""
-        return {
-            "text": self.text,
-            "sent_at": self.sent_at.isoformat(),
-            "tweet_id": self.tweet_id,
-            "url": self.url,
-            "dry_run": self.dry_run,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        return cls(
-            text=str(data["text"]),
-            sent_at=datetime.fromisoformat(data["sent_at"]),
-            tweet_id=data.get("tweet_id"),
-            url=data.get("url"),
-            dry_run=bool(data.get("dry_run", False)),
-        )
 
 
 class Outbox:
@@ -297,11 +263,3 @@ class Outbox:
     def _remove(self, leaving: list[OutboxItem]) -> None:
         ids = {item.id for item in leaving}
         self.items = [item for item in self.items if item.id not in ids]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _from_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

@@ -23,9 +23,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from . import IspWatchConfigEntry
 from .coordinator import LineSnapshot
-from .entity import IspWatchEntity, connection_device
+from .data import IspWatchConfigEntry
+from .entity import IspWatchEntity
 from .speedtest_client import FailureKind, Measurement
 from .tweet_sender import TweetSender
 
@@ -61,6 +61,18 @@ def _last_result(snapshot: LineSnapshot) -> str | None:
     return outcome.kind.value
 
 
+def _last_test(snapshot: LineSnapshot) -> datetime | None:
+    """When the last test finished; during an outage, when the outage was found.
+
+    While the internet is down, the schedule only checks every few minutes whether it
+    is back. Those checks are not speed tests: moving this time with each of them
+    would add a row to the device's activity log every few minutes.
+    """
+    if snapshot.line.outage is not None:
+        return snapshot.line.outage.start
+    return snapshot.last_outcome.finished if snapshot.last_outcome else None
+
+
 def _server(snapshot: LineSnapshot) -> str | None:
     if snapshot.last_measurement is None:
         return None
@@ -77,7 +89,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.download_mbps, 2)),
+        value_fn=_measured(lambda measurement: measurement.download_mbps),
     ),
     IspWatchSensorDescription(
         key="upload",
@@ -87,7 +99,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.upload_mbps, 2)),
+        value_fn=_measured(lambda measurement: measurement.upload_mbps),
     ),
     IspWatchSensorDescription(
         key="ping",
@@ -97,7 +109,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         needs_fresh_measurement=True,
-        value_fn=_measured(lambda measurement: round(measurement.ping_ms, 1)),
+        value_fn=_measured(lambda measurement: measurement.ping_ms),
     ),
     IspWatchSensorDescription(
         key="last_test_data",
@@ -134,9 +146,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         translation_key="last_test",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda snapshot: (
-            snapshot.last_outcome.finished if snapshot.last_outcome else None
-        ),
+        value_fn=_last_test,
     ),
     IspWatchSensorDescription(
         key="last_test_result",
@@ -160,7 +170,7 @@ async def async_setup_entry(
         IspWatchSensor(coordinator, description) for description in SENSORS
     ]
     if (sender := entry.runtime_data.sender) is not None:
-        entities.append(OutboxSensor(entry, sender))
+        entities.append(OutboxSensor(sender, OUTBOX))
     async_add_entities(entities)
 
 
@@ -194,37 +204,23 @@ OUTBOX = SensorEntityDescription(
 )
 
 
-class OutboxSensor(SensorEntity):
+class OutboxSensor(IspWatchEntity[TweetSender], SensorEntity):
     """Posts waiting to go out, with the last post and the last error."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(self, entry: IspWatchConfigEntry, sender: TweetSender) -> None:
-        """Attach the sensor to the connection's device."""
-        self.entity_description = OUTBOX
-        self._attr_unique_id = f"{entry.entry_id}_{OUTBOX.key}"
-        self._attr_device_info = connection_device(entry)
-        self._sender = sender
-
-    async def async_added_to_hass(self) -> None:
-        """Follow the queue."""
-        self.async_on_remove(self._sender.async_add_listener(self.async_write_ha_state))
 
     @property
     @override
     def native_value(self) -> int:
         """How many posts are queued."""
-        return len(self._sender.outbox.items)
+        return len(self.coordinator.data.items)
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """The last post and why the queue is waiting, if it is."""
-        outbox = self._sender.outbox
+        outbox = self.coordinator.data
         last = outbox.last_sent
         return {
-            "dry_run": self._sender.dry_run,
+            "dry_run": self.coordinator.dry_run,
             "paused_reason": outbox.paused_reason,
             "last_error": outbox.last_error,
             "last_post_time": last.sent_at.isoformat() if last else None,

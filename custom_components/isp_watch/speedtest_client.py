@@ -16,13 +16,35 @@ from collections.abc import Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 import importlib.util
 import json
 import logging
 from pathlib import Path
 import sys
-from typing import Any, Final, Self
+from typing import Any, Final
+
+from .const import SPEEDTEST_DEADLINE, SPEEDTEST_REQUEST_TIMEOUT
+from .models import (
+    FailureKind,
+    Measurement,
+    TestFailure,
+    TestOutcome,
+    TestServer,
+    outcome_from_dict,
+)
+
+# The types the client returns belong to its interface; models.py is their home.
+__all__ = [
+    "RUNNER",
+    "FailureKind",
+    "Measurement",
+    "SpeedTestClient",
+    "SpeedTestSettings",
+    "TestFailure",
+    "TestOutcome",
+    "TestServer",
+    "outcome_from_dict",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,149 +64,6 @@ def _speedtest_folder() -> str | None:
 _SPEEDTEST_FOLDER: Final = _speedtest_folder()
 
 
-class FailureKind(StrEnum):
-    """Why a test produced no measurement."""
-
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    """speedtest.net answered 403/5xx, or sent a broken configuration or server list."""
-    NO_SERVER = "no_server"
-    """No reachable test server: probes dead, no servers, the fixed server gone."""
-    CONNECTION = "connection"
-    """Could not connect at all: the internet may be down."""
-    TIMEOUT = "timeout"
-    """The deadline passed, or requests stalled."""
-    INVALID_RESULT = "invalid_result"
-    """Numbers were produced but are not trustworthy; the reason says why."""
-    CANCELLED = "cancelled"
-    """The test was stopped."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TestServer:
-    """A speedtest.net test server."""
-
-    id: int
-    name: str
-    sponsor: str
-    country: str
-    distance_km: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "sponsor": self.sponsor,
-            "country": self.country,
-            "distance_km": self.distance_km,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        return cls(
-            id=int(data["id"]),
-            name=str(data["name"]),
-            sponsor=str(data["sponsor"]),
-            country=str(data["country"]),
-            distance_km=float(data["distance_km"]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Measurement:
-    """A speed test that produced trustworthy numbers."""
-
-    download_mbps: float
-    upload_mbps: float
-    ping_ms: float
-    bytes_received: int
-    bytes_sent: int
-    server: TestServer
-    isp: str
-    """The client's ISP as speedtest.net names it; the external IP is never kept."""
-    started: datetime
-    finished: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for the history store."""
-        return {
-            "type": "measurement",
-            "download_mbps": self.download_mbps,
-            "upload_mbps": self.upload_mbps,
-            "ping_ms": self.ping_ms,
-            "bytes_received": self.bytes_received,
-            "bytes_sent": self.bytes_sent,
-            "server": self.server.as_dict(),
-            "isp": self.isp,
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        return cls(
-            download_mbps=float(data["download_mbps"]),
-            upload_mbps=float(data["upload_mbps"]),
-            ping_ms=float(data["ping_ms"]),
-            bytes_received=int(data["bytes_received"]),
-            bytes_sent=int(data["bytes_sent"]),
-            server=TestServer.from_dict(data["server"]),
-            isp=str(data["isp"]),
-            started=datetime.fromisoformat(data["started"]),
-            finished=datetime.fromisoformat(data["finished"]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TestFailure:
-    """A test that produced no trustworthy numbers, and why."""
-
-    kind: FailureKind
-    reason: str
-    """Short English explanation, without secrets or addresses."""
-    started: datetime
-    finished: datetime
-    bytes_received: int = 0
-    """Data a failed test used anyway; it counts toward data budgets."""
-    bytes_sent: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for the history store."""
-        return {
-            "type": "failure",
-            "kind": self.kind.value,
-            "reason": self.reason,
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat(),
-            "bytes_received": self.bytes_received,
-            "bytes_sent": self.bytes_sent,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Read the JSON-safe form."""
-        return cls(
-            kind=FailureKind(data["kind"]),
-            reason=str(data["reason"]),
-            started=datetime.fromisoformat(data["started"]),
-            finished=datetime.fromisoformat(data["finished"]),
-            bytes_received=int(data.get("bytes_received", 0)),
-            bytes_sent=int(data.get("bytes_sent", 0)),
-        )
-
-
-type TestOutcome = Measurement | TestFailure
-
-
-def outcome_from_dict(data: Mapping[str, Any]) -> TestOutcome:
-    """Read a stored measurement or failure."""
-    if data["type"] == "measurement":
-        return Measurement.from_dict(data)
-    return TestFailure.from_dict(data)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpeedTestSettings:
     """How a test is run."""
@@ -193,9 +72,9 @@ class SpeedTestSettings:
     """Empty: the best by latency among the nearest; one: that server; several: the
     best of those."""
     secure: bool = True
-    request_timeout: float = 10.0
+    request_timeout: float = SPEEDTEST_REQUEST_TIMEOUT
     """Seconds for each blocking socket operation."""
-    deadline: float = 180.0
+    deadline: float = SPEEDTEST_DEADLINE.total_seconds()
     """Seconds for the whole operation."""
     source_address: str | None = None
     """Local address to connect from (multi-WAN)."""

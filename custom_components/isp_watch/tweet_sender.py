@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -21,29 +21,26 @@ from .const import (
     CONF_ACCESS_TOKEN_SECRET,
     CONF_API_KEY,
     CONF_API_SECRET,
-    CONF_DRY_RUN,
     CONF_ISP_HANDLE,
-    CONF_TWEET_COOLDOWN,
-    CONF_TWEET_DAILY_CAP,
-    DEFAULT_DRY_RUN,
-    DEFAULT_TWEET_COOLDOWN,
-    DEFAULT_TWEET_DAILY_CAP,
+    CONF_X_USERNAME,
     DOMAIN,
+    X_CREDENTIAL_KEYS,
 )
-from .outbox import Outbox, OutboxItem, OutboxPolicy
+from .models import PostOutcome, PostResult
+from .outbox import Outbox, OutboxItem
 from .repairs import async_set_issue
-from .tweet_length import MAX_WEIGHTED_LENGTH, weighted_length
-from .x_client import PostOutcome, PostResult, XClient, XCredentials
+from .tweet_length import MAX_WEIGHTED_LENGTH, check_message, weighted_length
+from .x_client import REQUEST_DEADLINE, XClient, XCredentials
 
 if TYPE_CHECKING:
-    from . import IspWatchConfigEntry
+    from .data import IspWatchConfigEntry, IspWatchSettings
 
 _LOGGER = logging.getLogger(__package__)
 
 STORAGE_VERSION = 1
 # Posting waits this long at most for X; the client's own timeout is shorter, so this
 # only matters if the executor thread itself is stuck.
-POST_TIMEOUT = timedelta(seconds=60)
+POST_TIMEOUT = REQUEST_DEADLINE + timedelta(seconds=15)
 # What X's answer means for the user, as a repair issue that stays until a post works.
 ISSUES_BY_RESULT = {
     PostResult.READ_ONLY: "x_read_only",
@@ -60,15 +57,7 @@ def outbox_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
 def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
     """The X keys of an entry, or None when no account was added."""
     data = entry.data
-    if not all(
-        data.get(key)
-        for key in (
-            CONF_API_KEY,
-            CONF_API_SECRET,
-            CONF_ACCESS_TOKEN,
-            CONF_ACCESS_TOKEN_SECRET,
-        )
-    ):
+    if not all(data.get(key) for key in X_CREDENTIAL_KEYS):
         return None
     return XCredentials(
         api_key=data[CONF_API_KEY],
@@ -78,54 +67,66 @@ def credentials_from_entry(entry: IspWatchConfigEntry) -> XCredentials | None:
     )
 
 
-class TweetSender:
-    """Queues posts on disk first, then sends them when policy and X allow."""
+class TweetSender(DataUpdateCoordinator[Outbox]):
+    """Queues posts on disk first, then sends them when policy and X allow.
+
+    A coordinator without an interval: its data is the outbox, and every change to it
+    is pushed to the entities that show it.
+    """
+
+    config_entry: IspWatchConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
         entry: IspWatchConfigEntry,
+        settings: IspWatchSettings,
         credentials: XCredentials,
     ) -> None:
         """Prepare the sender; nothing is sent before async_load."""
-        self.hass = hass
-        self.entry = entry
-        options = entry.options
-        self.policy = OutboxPolicy(
-            cooldown=timedelta(
-                hours=float(options.get(CONF_TWEET_COOLDOWN, DEFAULT_TWEET_COOLDOWN))
-            ),
-            daily_cap=int(options.get(CONF_TWEET_DAILY_CAP, DEFAULT_TWEET_DAILY_CAP)),
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} posts",
+            update_interval=None,
         )
-        self.dry_run = bool(options.get(CONF_DRY_RUN, DEFAULT_DRY_RUN))
-        self.outbox = Outbox(self.policy)
-        self._client = XClient(credentials)
+        self.policy = settings.outbox
+        self.dry_run = settings.dry_run
+        self.data = Outbox(self.policy)
+        self._client = XClient(credentials, username=entry.data.get(CONF_X_USERNAME))
         self._store = outbox_store(hass, entry.entry_id)
         self._handle: str | None = entry.data.get(CONF_ISP_HANDLE) or None
         self._send_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
 
     async def async_load(self) -> None:
         """Restore queued posts and send what is due."""
         stored = await self._store.async_load()
         if stored:
-            self.outbox = Outbox.from_dict(self.policy, stored)
+            self.data = Outbox.from_dict(self.policy, stored)
         # A reload follows a reauth or a changed account: the reason for a pause may be
         # gone, and one attempt tells.
         self.outbox.resume()
+        self.async_set_updated_data(self.outbox)
         self._schedule()
 
+    @override
     async def async_shutdown(self) -> None:
         """Stop the timer and release the HTTP session."""
         self._cancel_timer()
+        await super().async_shutdown()
         await self.hass.async_add_executor_job(self._client.close)
 
-    @callback
-    def async_add_listener(self, update: CALLBACK_TYPE) -> Callable[[], None]:
-        """Be told when the queue or the last post changes."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
+    @property
+    def outbox(self) -> Outbox:
+        """The queued and the recent posts: the data this coordinator shares."""
+        return self.data
+
+    @override
+    async def _async_update_data(self) -> Outbox:
+        """The queue as it is: every change is pushed, so there is nothing to fetch."""
+        return self.outbox
 
     def compose(self, message: str, now: datetime) -> str:
         """The text that will be posted: addressed to the ISP, never a duplicate."""
@@ -143,12 +144,16 @@ class TweetSender:
 
     async def async_queue(self, message: str) -> OutboxItem:
         """Persist a post; it goes out when cooldown, cap and X allow."""
+        # Judged as the automation sent it: a bare handle is not a message, and a
+        # huge or broken text must not reach the length count or the store.
+        if (problem := check_message(message)) is not None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=problem.key,
+                translation_placeholders=dict(problem.placeholders),
+            )
         now = dt_util.utcnow()
         text = self.compose(message, now)
-        if not text.strip():
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="tweet_empty"
-            )
         length = weighted_length(text)
         if length > MAX_WEIGHTED_LENGTH:
             raise ServiceValidationError(
@@ -163,7 +168,7 @@ class TweetSender:
         for old in dropped:
             _LOGGER.warning(
                 "The post queue of %s is full; dropped the oldest post from %s",
-                self.entry.title,
+                self.config_entry.title,
                 old.queued_at.isoformat(),
             )
         self._log_expired(self.outbox.expire(now))
@@ -202,26 +207,32 @@ class TweetSender:
             return PostOutcome(
                 result=PostResult.TRANSIENT, detail="X did not answer in time"
             )
+        except Exception as error:  # a send must always end in an outcome
+            # The client types whatever X sends; this is for the executor or the
+            # library failing, which must not leave the post in flight for good.
+            _LOGGER.exception("Posting to X failed unexpectedly")
+            return PostOutcome(result=PostResult.TRANSIENT, detail=type(error).__name__)
 
     def _react(self, outcome: PostOutcome) -> None:
         if outcome.result in (PostResult.POSTED, PostResult.DUPLICATE):
             _LOGGER.debug("Posted to X: %s", outcome.url or outcome.detail)
             for issue in ISSUES_BY_RESULT.values():
-                async_set_issue(self.hass, self.entry, issue, active=False)
+                async_set_issue(self.hass, self.config_entry, issue, active=False)
         elif outcome.result is PostResult.AUTH_FAILED:
             _LOGGER.warning(
-                "X refused the keys of %s; posts wait for new keys", self.entry.title
+                "X refused the keys of %s; posts wait for new keys",
+                self.config_entry.title,
             )
-            self.entry.async_start_reauth(self.hass)
+            self.config_entry.async_start_reauth(self.hass)
         elif (issue_key := ISSUES_BY_RESULT.get(outcome.result)) is not None:
             _LOGGER.warning(
                 "X refused a post of %s (%s); posts wait until this is fixed",
-                self.entry.title,
+                self.config_entry.title,
                 outcome.detail,
             )
             async_set_issue(
                 self.hass,
-                self.entry,
+                self.config_entry,
                 issue_key,
                 active=True,
                 severity=ir.IssueSeverity.ERROR,
@@ -236,13 +247,12 @@ class TweetSender:
             _LOGGER.warning(
                 "A post queued at %s for %s expired unsent",
                 item.queued_at.isoformat(),
-                self.entry.title,
+                self.config_entry.title,
             )
 
     async def _save(self) -> None:
         await self._store.async_save(self.outbox.as_dict())
-        for update in list(self._listeners):
-            update()
+        self.async_set_updated_data(self.outbox)
 
     @callback
     def _schedule(self) -> None:
@@ -265,7 +275,7 @@ class TweetSender:
 
     @callback
     def _start_sending(self) -> None:
-        self.entry.async_create_background_task(
+        self.config_entry.async_create_background_task(
             self.hass, self.async_send_due(), name=f"{DOMAIN} send post"
         )
 

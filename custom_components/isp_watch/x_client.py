@@ -2,25 +2,36 @@
 
 Every call is blocking and meant for an executor thread. tweepy passes no timeout to
 requests, so without one a call can hang forever: an adapter mounted on the client's
-session gives every request a default timeout, and sends the requests tweepy makes to
-``https://api.twitter.com`` to ``X_API_ORIGIN`` instead, which is where tests point the
-client at a local fake X API. The OAuth 1.0a signature stays the one tweepy computed for
-the public URL, as it would behind a proxy.
+session gives every request a timeout for each wait and a deadline for the whole, and
+sends the requests tweepy makes to ``https://api.twitter.com`` to ``X_API_ORIGIN``
+instead, which is where tests point the client at a local fake X API. The OAuth 1.0a
+signature stays the one tweepy computed for the public URL, as it would behind a proxy.
+
+tweepy signs and sends; the answers are read here. Whatever a server sends (any status,
+any body, any header) ends in a PostOutcome or a VerifyError, never in another
+exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from http import HTTPStatus
 import logging
-from typing import Any, Literal
+import re
+import socket
+import threading
+from typing import Any, Literal, Self, TypeGuard
 
 import requests
 from requests.adapters import HTTPAdapter
 import tweepy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .models import PostOutcome, PostResult
 
 # tweepy's hard-coded origin. Requests for it go to this module attribute's value, read
 # at send time, so tests point it at a local fake X API.
@@ -29,6 +40,14 @@ TWEEPY_ORIGIN = "https://api.twitter.com"
 # A 429 without a reset header: the length of X's shortest rate-limit window.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 LONGEST_RATE_LIMIT_WINDOW = timedelta(hours=24)
+# How long one request may take in all, however its answer trickles in. Shorter than
+# the time the sender gives a post, so the request ends first and frees its thread.
+REQUEST_DEADLINE = timedelta(seconds=45)
+# What is kept of X's words about an error.
+DETAIL_LENGTH = 200
+# X handles: letters, digits and underscores, 15 at most; post ids are digits.
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+_TWEET_ID = re.compile(r"[0-9]{1,20}")
 # Access levels X sends in the x-access-level header that allow posting.
 WRITE_ACCESS_LEVELS = frozenset({"read-write", "read-write-directmessages"})
 # These loggers print the OAuth parameters, the base string and the Authorization
@@ -85,42 +104,133 @@ class VerifyError(Exception):
         self.detail = detail
 
 
-class PostResult(StrEnum):
-    """What X made of a post."""
+class AnswerError(Exception):
+    """X answered with something other than success.
 
-    POSTED = "posted"
-    # Duplicate content: the same text went out before (often our own attempt that
-    # timed out after X had created it), so it counts as posted and is never retried.
-    DUPLICATE = "duplicate"
-    AUTH_FAILED = "auth_failed"
-    READ_ONLY = "read_only"
-    NOT_ENROLLED = "not_enrolled"
-    NO_CREDITS = "no_credits"
-    RATE_LIMITED = "rate_limited"
-    TRANSIENT = "transient"
-    # X refused this post as it is (too long, invalid): a retry would get the same.
-    REJECTED = "rejected"
+    Raised by the transport before tweepy sees the answer: tweepy's own error parsing
+    expects X's usual body and trips over any other shape (a list, a string, null, a
+    reset header that is not a number), so the status and body are judged here.
+    """
+
+    def __init__(self, response: requests.Response) -> None:
+        """Keep the whole answer."""
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PostOutcome:
-    """X's answer to a post."""
+class DeadlineExceeded(requests.Timeout):
+    """The answer was not complete in time, though every single read was."""
 
-    result: PostResult
-    tweet_id: str | None = None
-    url: str | None = None
-    # UTC; set for RATE_LIMITED.
-    retry_at: datetime | None = None
-    # Short and safe for logs: X's own words or an exception's class, never a key.
-    detail: str = ""
+
+class _Deadline:
+    """Cuts off this thread's request when its time is up.
+
+    Socket timeouts bound each wait, not the whole: an answer that trickles in one byte
+    at a time never trips them. At the deadline this shuts down the sockets the request
+    uses, which ends any wait on them at once.
+    """
+
+    _current = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        # A connection's socket changes while it connects (TLS wraps it), and a
+        # connection that will close lets go of its socket before the body is read:
+        # both are kept.
+        self._connections: list[HTTPConnection] = []
+        self._sockets: list[object] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self.expired = False
+
+    def __enter__(self) -> Self:
+        _Deadline._current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        _Deadline._current.deadline = None
+
+    @classmethod
+    def watch(cls, connection: HTTPConnection) -> None:
+        """Let the running request's deadline, if any, cut this connection off."""
+        if (deadline := getattr(cls._current, "deadline", None)) is not None:
+            deadline.add(connection)
+
+    def add(self, connection: HTTPConnection) -> None:
+        """Cut this connection off at the deadline, or now if it has passed."""
+        with self._lock:
+            self._connections.append(connection)
+            if connection.sock is not None:
+                self._sockets.append(connection.sock)
+            if self.expired:
+                self._cut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._cut()
+
+    def _cut(self) -> None:
+        current = [c.sock for c in self._connections if c.sock is not None]
+        for sock in (*self._sockets, *current):
+            # The plain socket's shutdown, also under TLS: the TLS one drops its state
+            # first, which the thread still reading would trip over.
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """A connection the running request's deadline can cut off."""
+
+    def connect(self) -> None:
+        _Deadline.watch(self)
+        super().connect()
+        _Deadline.watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _Deadline.watch(self)
+        super().request(*args, **kwargs)
+        _Deadline.watch(self)
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """The same over TLS."""
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPConnectionPool,
+    "https": _WatchedHTTPSConnectionPool,
+}
 
 
 class _ApiAdapter(HTTPAdapter):
-    """Adds a timeout to every request, and sends them to X_API_ORIGIN."""
+    """Sends tweepy's requests to X_API_ORIGIN, within a timeout and a deadline.
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
+    The whole answer is read here, so the deadline covers it; an answer other than
+    success is raised as AnswerError before tweepy parses it. Requests through a proxy
+    from the environment use the proxy's connections, which keep only the timeout of
+    each wait.
+    """
+
+    def __init__(self, timeout: float, deadline: float) -> None:
         self._timeout = timeout
+        self._deadline = deadline
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
@@ -134,7 +244,19 @@ class _ApiAdapter(HTTPAdapter):
             kwargs["proxies"] = {}
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+        with _Deadline(self._deadline) as deadline:
+            try:
+                response = super().send(request, **kwargs)
+                # Read the body now, while the deadline watches.
+                _ = response.content
+            except Exception as error:
+                # Whatever a cut-off read raised, the deadline is what happened.
+                if deadline.expired:
+                    raise DeadlineExceeded(request=request) from error
+                raise
+        if not HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
+            raise AnswerError(response)
+        return response
 
 
 class XClient:
@@ -145,6 +267,7 @@ class XClient:
         credentials: XCredentials,
         *,
         timeout: float = 20.0,
+        deadline: float = REQUEST_DEADLINE.total_seconds(),
         username: str | None = None,
     ) -> None:
         """Prepare the client; no request is made yet.
@@ -152,8 +275,9 @@ class XClient:
         Args:
             credentials: The app's keys and the account's access token.
             timeout: Seconds to wait for a connection, and then for each read.
+            deadline: Seconds a request may take in all, up to its answer's last byte.
             username: The account's handle, if known, for links to posts; verify()
-                learns it too.
+                learns it too. One that is not a valid X handle is ignored.
         """
         # wait_on_rate_limit would sleep this executor thread until the reset, for up
         # to 24 hours, and retries at once when the header is missing; the outbox
@@ -168,8 +292,8 @@ class XClient:
             return_type=requests.Response,
             wait_on_rate_limit=False,
         )
-        self._client.session.mount(TWEEPY_ORIGIN, _ApiAdapter(timeout))
-        self._username = username
+        self._client.session.mount(TWEEPY_ORIGIN, _ApiAdapter(timeout, deadline))
+        self._username = username if _is_username(username) else None
 
     def close(self) -> None:
         """Release the HTTP connections."""
@@ -184,31 +308,27 @@ class XClient:
         """
         try:
             response: requests.Response = self._client.get_me(user_auth=True)
-        except tweepy.Unauthorized as error:
-            raise VerifyError("invalid_auth", _detail(error.response)) from error
-        except tweepy.TooManyRequests as error:
-            raise VerifyError("rate_limited", _detail(error.response)) from error
-        except tweepy.TwitterServerError as error:
-            raise VerifyError("cannot_connect", _detail(error.response)) from error
+        except AnswerError as error:
+            raise VerifyError(
+                _verify_failure(error.response.status_code), _detail(error.response)
+            ) from error
         except requests.RequestException as error:
             raise VerifyError("cannot_connect", type(error).__name__) from error
-        except tweepy.HTTPException as error:
-            raise VerifyError("unknown", _detail(error.response)) from error
-        except ValueError as error:
-            # tweepy reads a 429's reset header as an integer and fails on garbage.
-            raise VerifyError("unknown", "unreadable answer") from error
-        try:
-            user = response.json()["data"]
-            account = XAccount(
-                user_id=str(user["id"]),
-                username=str(user["username"]),
-                # A read-only app passes this check and fails only when posting; the
-                # header tells them apart now. Without it, the first post will tell.
-                can_post=response.headers.get("x-access-level", "read-write")
-                in WRITE_ACCESS_LEVELS,
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise VerifyError("unknown", "unreadable answer") from error
+        user = _json(response).get("data")
+        if not (
+            isinstance(user, dict)
+            and _is_tweet_id(user_id := user.get("id"))
+            and _is_username(username := user.get("username"))
+        ):
+            raise VerifyError("unknown", "unreadable answer")
+        account = XAccount(
+            user_id=str(user_id),
+            username=username,
+            # A read-only app passes this check and fails only when posting; the
+            # header tells them apart now. Without it, the first post will tell.
+            can_post=response.headers.get("x-access-level", "read-write")
+            in WRITE_ACCESS_LEVELS,
+        )
         self._username = account.username
         return account
 
@@ -218,6 +338,8 @@ class XClient:
             response: requests.Response = self._client.create_tweet(
                 text=text, user_auth=True
             )
+        except AnswerError as error:
+            return _outcome_of_error(error.response)
         except requests.RequestException as error:
             # A post that timed out may still have been created; the retry then gets
             # the duplicate answer, which counts as posted.
@@ -225,20 +347,20 @@ class XClient:
                 result=PostResult.TRANSIENT,
                 detail=f"no answer from X ({type(error).__name__})",
             )
-        except tweepy.HTTPException as error:
-            return _outcome_of_error(error.response)
-        except ValueError:
+        data = _json(response).get("data")
+        tweet_id = data.get("id") if isinstance(data, dict) else None
+        if not _is_tweet_id(tweet_id):
+            # Something answered success without X's confirmation: a proxy, a portal,
+            # or X itself half-broken. Trying again is safe: if the post exists, X
+            # refuses the same text as a duplicate, which counts as posted.
             return PostOutcome(
-                result=PostResult.TRANSIENT, detail="unreadable answer from X"
+                result=PostResult.TRANSIENT,
+                detail=f"no confirmation from X (HTTP {response.status_code})",
             )
-        try:
-            tweet_id = str(response.json()["data"]["id"])
-        except ValueError, KeyError, TypeError:
-            return PostOutcome(result=PostResult.POSTED, detail="X accepted the post")
         return PostOutcome(
             result=PostResult.POSTED,
-            tweet_id=tweet_id,
-            url=self._url(tweet_id),
+            tweet_id=str(tweet_id),
+            url=self._url(str(tweet_id)),
             detail="posted",
         )
 
@@ -249,32 +371,66 @@ class XClient:
         return f"https://x.com/i/web/status/{tweet_id}"
 
 
-def _problem(response: requests.Response) -> dict[str, Any]:
-    """The JSON body of an error answer, or an empty one."""
+def _is_username(value: object) -> TypeGuard[str]:
+    """An X handle: up to 15 letters, digits and underscores."""
+    return isinstance(value, str) and _USERNAME.fullmatch(value) is not None
+
+
+def _is_tweet_id(value: object) -> bool:
+    """An id as X gives it: a string of digits (an integer, from older answers)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value > 0
+    return isinstance(value, str) and _TWEET_ID.fullmatch(value) is not None
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of an answer; empty when the body is anything else."""
     try:
         parsed: Any = response.json()
-    except ValueError:
+    except ValueError, RecursionError:
+        # Not JSON, or nested deeper than any answer of X's.
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _printable(value: object) -> str:
+    """A short single line, whatever the server sent: safe to log."""
+    return "".join(
+        character if character.isprintable() else " "
+        for character in str(value)[:DETAIL_LENGTH]
+    )
+
+
 def _detail(response: requests.Response) -> str:
     """X's own short words for an error, safe for logs."""
-    body = _problem(response)
+    body = _json(response)
     # The first error's message is the most specific ("Tweet text is too long."),
     # then the problem's detail, then its title.
     errors = body.get("errors")
     first = errors[0] if isinstance(errors, list) and errors else None
-    if isinstance(first, dict) and first.get("message"):
-        text = first["message"]
-    else:
-        text = body.get("detail") or body.get("title") or f"HTTP {response.status_code}"
-    return str(text)[:200]
+    for text in (
+        first.get("message") if isinstance(first, dict) else None,
+        body.get("detail"),
+        body.get("title"),
+    ):
+        if isinstance(text, str) and text:
+            return _printable(text)
+    return f"HTTP {response.status_code}"
+
+
+def _verify_failure(status: int) -> VerifyFailure:
+    if status == HTTPStatus.UNAUTHORIZED:
+        return "invalid_auth"
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        return "rate_limited"
+    if _is_passing_failure(status):
+        return "cannot_connect"
+    return "unknown"
 
 
 def _outcome_of_error(response: requests.Response) -> PostOutcome:
     status = response.status_code
-    body = _problem(response)
+    body = _json(response)
     detail = _detail(response)
     problem = f"{body.get('type', '')} {body.get('reason', '')}"
     if status == HTTPStatus.UNAUTHORIZED:
@@ -297,9 +453,22 @@ def _outcome_of_error(response: requests.Response) -> PostOutcome:
             retry_at=_retry_at(response.headers, datetime.now(UTC)),
             detail=detail,
         )
-    if status >= 500 or status == HTTPStatus.REQUEST_TIMEOUT:
+    if _is_passing_failure(status):
         return PostOutcome(result=PostResult.TRANSIENT, detail=detail)
     return PostOutcome(result=PostResult.REJECTED, detail=detail)
+
+
+def _is_passing_failure(status: int) -> bool:
+    """X or something in the way failed, not the post: worth another try.
+
+    A server error, a timeout, or a redirect, which X's API never sends (a portal or a
+    proxy in the way does).
+    """
+    return (
+        status >= 500
+        or status == HTTPStatus.REQUEST_TIMEOUT
+        or status < HTTPStatus.BAD_REQUEST
+    )
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
