@@ -113,6 +113,12 @@ async def test_measurement_matches_the_line(
     )
     assert outcome.upload_mbps == pytest.approx(fake_speedtest.upload_mbps, rel=0.15)
     assert outcome.ping_ms == pytest.approx(fake_speedtest.latency_ms, abs=7)
+    # The fake answers every probe after at least its latency, loaded or not.
+    assert outcome.jitter_ms is not None
+    assert outcome.download_latency_ms is not None
+    assert outcome.download_latency_ms >= fake_speedtest.latency_ms
+    assert outcome.upload_latency_ms is not None
+    assert outcome.upload_latency_ms >= fake_speedtest.latency_ms
     # Upload counts bytes the server acknowledged; what was still on its way when the
     # direction ended arrives uncounted.
     in_flight = fake_speedtest.bytes_received - outcome.bytes_sent
@@ -457,7 +463,7 @@ async def test_probe_and_server_list_refused(
 
 
 def test_stored_forms_round_trip() -> None:
-    """History entries survive JSON; entries stored before data counting read as 0."""
+    """History entries survive JSON; fields older entries lack read as 0 or None."""
     started = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     measurement = Measurement(
         download_mbps=95.5,
@@ -471,6 +477,9 @@ def test_stored_forms_round_trip() -> None:
         isp="Example Fibre",
         started=started,
         finished=started + timedelta(seconds=25),
+        jitter_ms=1.25,
+        download_latency_ms=40.5,
+        upload_latency_ms=80.0,
     )
     failure = SpeedTestFailure(
         kind=FailureKind.TIMEOUT,
@@ -485,6 +494,15 @@ def test_stored_forms_round_trip() -> None:
         assert outcome_from_dict(stored) == outcome
     assert measurement.as_dict()["type"] == "measurement"
     assert failure.as_dict()["type"] == "failure"
+    measured_before_jitter = measurement.as_dict()
+    for name in ("jitter_ms", "download_latency_ms", "upload_latency_ms"):
+        del measured_before_jitter[name]
+    old_measurement = outcome_from_dict(measured_before_jitter)
+    assert isinstance(old_measurement, Measurement)
+    assert old_measurement.jitter_ms is None
+    assert old_measurement.download_latency_ms is None
+    assert old_measurement.upload_latency_ms is None
+    assert old_measurement.download_mbps == measurement.download_mbps
     legacy = failure.as_dict()
     del legacy["bytes_received"], legacy["bytes_sent"]
     assert outcome_from_dict(legacy) == SpeedTestFailure(

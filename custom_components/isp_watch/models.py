@@ -185,6 +185,13 @@ class Measurement(Stored):
     """The client's ISP as speedtest.net names it; the external IP is never kept."""
     started: datetime
     finished: datetime
+    jitter_ms: float | None = None
+    """Mean absolute difference between consecutive latency samples; None in tests
+    stored before it was measured, as are the two below."""
+    download_latency_ms: float | None = None
+    """Median latency while downloading; also None if no probe answered under load."""
+    upload_latency_ms: float | None = None
+    """Median latency while uploading."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
