@@ -77,6 +77,8 @@ RECEIVE_BUFFER = 64 * 1024
 # The fake waits this long for an upload body that never completes (speedtest-cli's
 # 65536-byte body is 7 bytes short of its Content-Length).
 UPLOAD_IDLE_TIMEOUT = 3.0
+# The unused capacity the line keeps for a sender that fell behind (see Pacer).
+BURST_SECONDS = 0.1
 # How long a stalled response holds its connection at most; stop() releases it at once.
 STALL_LIMIT = 30.0
 
@@ -140,6 +142,9 @@ class Faults:
     """How many downloads and uploads the faults above hit; None: all of them."""
     client_lat: str = "52.37"
     """The client's latitude in the configuration; "nan" makes every distance NaN."""
+    silent: bool = False
+    """The server stops answering: downloads in progress stop sending and uploads stop
+    being read, with the connections left open (set it while a test runs)."""
 
 
 @dataclass
@@ -157,20 +162,42 @@ class FakeServer:
 
 @dataclass
 class Pacer:
-    """Shares one throughput limit between all connections."""
+    """Shares one throughput limit between all connections.
+
+    Like a token bucket (tc's tbf), the line keeps up to `BURST_SECONDS` of unused
+    capacity: the fake's threads run in the test process, and on a busy machine they
+    are all descheduled at times. Without the bucket the time they lose would be lost
+    to the line too (measured with the load average at 8: four threads drawing 16 KiB
+    pieces got 37 to 39 of 40 Mbit/s without the bucket, 40.0 with it). Over any span
+    the line carries at most its rate times (span + `BURST_SECONDS`).
+
+    With a ramp, the limit starts at a tenth and grows linearly to the full rate over
+    `ramp_seconds` from the first byte, as TCP's slow start looks from the outside.
+    """
 
     bytes_per_second: float
+    ramp_seconds: float = 0.0
     _next: float = 0.0
+    _started: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, size: int) -> None:
         """Wait until `size` more bytes fit under the limit."""
         with self._lock:
             now = _Clock.monotonic()
-            start = max(now, self._next)
-            self._next = start + size / self.bytes_per_second
+            if self._started is None:
+                self._started = self._next = now
+            start = max(now - BURST_SECONDS, self._next)
+            self._next = start + size / self.rate_at(start)
             wait = self._next - now
-        time.sleep(wait)
+        time.sleep(max(0.0, wait))
+
+    def rate_at(self, moment: float) -> float:
+        """The limit at `moment`, in bytes per second."""
+        if self.ramp_seconds <= 0 or self._started is None:
+            return self.bytes_per_second
+        progress = min(1.0, (moment - self._started) / self.ramp_seconds)
+        return self.bytes_per_second * (0.1 + 0.9 * progress)
 
 
 class FakeSpeedtest(LoopbackServer):
@@ -206,6 +233,18 @@ class FakeSpeedtest(LoopbackServer):
         self.max_chunk_count = max_chunk_count
         self.faults = Faults()
         self.isp = ISP
+        self.receive_buffer: int | None = RECEIVE_BUFFER
+        """Each connection's receive buffer; None leaves it to the kernel (a shaped
+        link in benchmarks/, whose own queue is the bottleneck)."""
+        self.keep_alive = False
+        """Whether connections stay open for more requests when the client asks."""
+        self.ramp_seconds = 0.0
+        """How long each direction's rate takes to ramp up (see Pacer)."""
+        self.latency_pattern_ms: tuple[float, ...] = (0.0,)
+        """Extra latency of successive probes, in turn: delay variation (jitter)."""
+        self.loaded_latency_ms = 0.0
+        """Extra latency while downloads or uploads run: a bloated buffer."""
+        self.transfers = 0
         self.servers = [
             FakeServer(id=SERVER_IDS[0], name="Town 0", sponsor="Example Hosting 0",
                        lat=52.0, lon=4.9),
@@ -223,6 +262,7 @@ class FakeSpeedtest(LoopbackServer):
         self._active = 0
         self._faulted = {"download": 0, "upload": 0}
         self._probes = 0
+        self.ramp_seconds = 0.0
         self.set_rates(download_mbps=download_mbps, upload_mbps=upload_mbps)
         self.ca_file = tmp_path / "fake-speedtest-ca.pem"
         self.tls = _make_tls_context(self.ca_file, tmp_path)
@@ -256,8 +296,13 @@ class FakeSpeedtest(LoopbackServer):
         """Change the line's throughput."""
         self.download_mbps = download_mbps
         self.upload_mbps = upload_mbps
-        self.download_pacer = Pacer(download_mbps * 1_000_000 / 8)
-        self.upload_pacer = Pacer(upload_mbps * 1_000_000 / 8)
+        self.download_pacer = Pacer(download_mbps * 1_000_000 / 8, self.ramp_seconds)
+        self.upload_pacer = Pacer(upload_mbps * 1_000_000 / 8, self.ramp_seconds)
+
+    def set_ramp(self, seconds: float) -> None:
+        """Make each direction's rate ramp up over `seconds` (see Pacer)."""
+        self.ramp_seconds = seconds
+        self.set_rates(download_mbps=self.download_mbps, upload_mbps=self.upload_mbps)
 
     def count(self, text: str) -> int:
         """How many requests had `text` in their method and URL."""
@@ -346,6 +391,20 @@ class FakeSpeedtest(LoopbackServer):
             self._probes += 1
             return self._probes
 
+    def transferring(self, change: int) -> None:
+        """Note a download or upload starting (+1) or ending (-1)."""
+        with self._lock:
+            self.transfers += change
+
+    def probe_delay(self, server: FakeServer, probe: int) -> float:
+        """The latency (s) a probe shows: base, the server's, variation, load."""
+        with self._lock:
+            loaded = self.loaded_latency_ms if self.transfers else 0.0
+        pattern = self.latency_pattern_ms
+        variation = pattern[probe % len(pattern)]
+        total = self.latency_ms + server.extra_latency_ms + variation + loaded
+        return total / 1000
+
     def faulty(self, kind: str) -> bool:
         """Whether this download or upload is one the faults hit."""
         with self._lock:
@@ -369,7 +428,13 @@ class _Handler(QuietHandler):
         # A small receive buffer keeps the bytes speedtest-cli hands to its socket from
         # counting as uploaded long before they arrive, as on a real line whose
         # bottleneck queue is small.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if self.owner.receive_buffer:
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, self.owner.receive_buffer
+            )
+        # A reply's head and body go out at once, as from real servers; with Nagle's
+        # algorithm the body would wait for the client's delayed acknowledgement.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self) -> None:
         try:
@@ -476,12 +541,13 @@ class _Handler(QuietHandler):
     def _latency(self, server: FakeServer) -> None:
         faults = self.owner.faults
         # speedtest-cli probes one server after the other, three times each.
-        first_of_three = self.owner.count_probe() % 3 == 1
+        probe = self.owner.count_probe()
+        first_of_three = probe % 3 == 1
         if faults.dead_latency or (faults.lossy_latency and first_of_three):
             self._reply(404, b"not found")
             return
         # speedtest-cli reports half the time from connect to response as the ping.
-        time.sleep(2 * (self.owner.latency_ms + server.extra_latency_ms) / 1000)
+        time.sleep(2 * self.owner.probe_delay(server, probe))
         if faults.latency_stall:
             self._stall_halfway(b"test=test\n", None)
         else:
@@ -509,8 +575,12 @@ class _Handler(QuietHandler):
         self._headers(200, size, "image/jpeg")
         sent = 0
         payload = b"\xff" * CHUNK
+        owner.transferring(+1)
         try:
             while sent < cut:
+                if faults.silent:
+                    self._hold()
+                    return
                 piece = payload[: min(CHUNK, cut - sent)]
                 owner.download_pacer.take(len(piece))
                 self.wfile.write(piece)
@@ -518,6 +588,8 @@ class _Handler(QuietHandler):
                 sent += len(piece)
         except OSError:
             return  # speedtest-cli stopped reading when its test length was over
+        finally:
+            owner.transferring(-1)
         if sent == size:
             return
         if faults.download_stall:
@@ -536,8 +608,12 @@ class _Handler(QuietHandler):
         length = int(self.headers.get("Content-Length", "0"))
         remaining = length
         self.connection.settimeout(UPLOAD_IDLE_TIMEOUT)
+        owner.transferring(+1)
         try:
             while remaining > 0:
+                if faults.silent:
+                    self._hold(reading=False)
+                    return
                 chunk = self.rfile.read1(min(CHUNK, remaining))
                 if not chunk:
                     break  # speedtest-cli stopped sending when its test length was over
@@ -549,8 +625,12 @@ class _Handler(QuietHandler):
                     return
         except OSError:
             pass
+        finally:
+            owner.transferring(-1)
         status = faults.upload_status if faulty else 200
         self._reply(status, f"size={length - remaining}".encode())
+        if remaining:
+            self.close_connection = True  # the rest of the body may still come
 
     # -- ways to answer ------------------------------------------------------------
 
@@ -566,9 +646,13 @@ class _Handler(QuietHandler):
         self.send_header("Content-Length", str(length))
         if encoding:
             self.send_header("Content-Encoding", encoding)
-        self.send_header("Connection", "close")
+        asked_to_close = self.headers.get("Connection", "").lower() == "close"
+        if self.owner.keep_alive and not asked_to_close and not self.tunnel_host:
+            self.close_connection = False
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
-        self.close_connection = True
 
     def _reply(
         self,
@@ -592,11 +676,19 @@ class _Handler(QuietHandler):
             return
         self._hold()
 
-    def _hold(self) -> None:
-        """Keep the connection open without a byte more, until the client leaves."""
+    def _hold(self, *, reading: bool = True) -> None:
+        """Keep the connection open without a byte more, until the client leaves.
+
+        Not `reading`: nothing more is read either, so the client's data waits in
+        its send buffer, as with a receiver that stopped.
+        """
         deadline = _Clock.monotonic() + STALL_LIMIT
         self.connection.settimeout(0.1)
+        self.close_connection = True
         while not self.owner.release.is_set() and _Clock.monotonic() < deadline:
+            if not reading:
+                time.sleep(0.1)
+                continue
             try:
                 if not self.connection.recv(1024):
                     return

@@ -24,7 +24,7 @@ from custom_components.isp_watch.speedtest_client import (
     SpeedTestClient,
     SpeedTestSettings,
 )
-from fakes.speedtest import CLIENT_IP, ISP, SERVER_IDS, FakeSpeedtest
+from fakes.speedtest import CLIENT_IP, ISP, RECEIVE_BUFFER, SERVER_IDS, FakeSpeedtest
 from tests.common import child_processes, runner_children
 
 # Short timeouts: the faults below stall for good, so each ends at its first timeout.
@@ -33,6 +33,9 @@ QUICK = SpeedTestSettings(request_timeout=1.0, deadline=60)
 # few of the fake's 16 KiB writes unread in its buffers (12 in all, measured), which
 # the fake counts as served.
 UNREAD_WHEN_STOPPED = 8 * 64 * 1024
+# An upload stream's bytes in flight when a direction ends: at most what the fake's
+# receive buffer (64 KiB, doubled by the kernel) takes, for each of up to 8 streams.
+UNACKED_WHEN_STOPPED = 8 * 2 * RECEIVE_BUFFER
 
 
 @pytest.fixture
@@ -72,6 +75,10 @@ async def test_measurement_matches_the_line(
     client: SpeedTestClient, fake_speedtest: FakeSpeedtest
 ) -> None:
     """A test reports the line's rates and latency, the bytes moved, and its server."""
+    # The nearest server is also the fastest by far: a probe delayed by a busy machine
+    # must not make another one look better.
+    fake_speedtest.servers[1].extra_latency_ms = 60
+    fake_speedtest.servers[2].extra_latency_ms = 120
     outcome = await client.run_test(SpeedTestSettings(request_timeout=5.0))
     fake_speedtest.settle()
 
@@ -81,7 +88,16 @@ async def test_measurement_matches_the_line(
     )
     assert outcome.upload_mbps == pytest.approx(fake_speedtest.upload_mbps, rel=0.15)
     assert outcome.ping_ms == pytest.approx(fake_speedtest.latency_ms, abs=7)
-    assert outcome.bytes_sent == fake_speedtest.bytes_received
+    # The fake answers every probe after at least its latency, loaded or not.
+    assert outcome.jitter_ms is not None
+    assert outcome.download_latency_ms is not None
+    assert outcome.download_latency_ms >= fake_speedtest.latency_ms
+    assert outcome.upload_latency_ms is not None
+    assert outcome.upload_latency_ms >= fake_speedtest.latency_ms
+    # Upload counts bytes the server acknowledged; what was still on its way when the
+    # direction ended arrives uncounted.
+    in_flight = fake_speedtest.bytes_received - outcome.bytes_sent
+    assert 0 <= in_flight <= UNACKED_WHEN_STOPPED
     unread = fake_speedtest.bytes_served - outcome.bytes_received
     assert 0 <= unread <= UNREAD_WHEN_STOPPED
     assert outcome.server == SpeedTestServer(
@@ -109,7 +125,8 @@ async def test_fixed_server(line: FakeSpeedtest, client: SpeedTestClient) -> Non
 
     assert isinstance(outcome, Measurement), outcome
     assert outcome.server.id == SERVER_IDS[2]
-    assert line.count("/speedtest2/latency.txt") == 3
+    # speedtest-cli's three probes, then the engine's samples: all to that server.
+    assert line.count("/speedtest2/latency.txt") >= 3 + 10
     assert line.count("/speedtest0/") == line.count("/speedtest1/") == 0
 
 
@@ -248,7 +265,8 @@ async def test_one_failed_download_spoils_the_test(
     assert outcome.kind is FailureKind.INVALID_RESULT
     assert outcome.reason.startswith("1 of ")
     assert "downloads failed (HTTP 404)" in outcome.reason
-    assert outcome.bytes_received > 0
+    # The direction ends at once; what the other streams read still counts.
+    assert 0 <= line.bytes_served - outcome.bytes_received <= UNREAD_WHEN_STOPPED
 
 
 async def test_fixed_server_no_longer_offered(
@@ -365,13 +383,19 @@ async def test_stopped_from_outside(
 
 async def test_deadline(line: FakeSpeedtest, client: SpeedTestClient) -> None:
     """A test that outlives its deadline is stopped; the data it used still counts."""
-    line.test_length = 30
+    # The server goes silent once the download runs, and the runner would wait a
+    # minute for it: only the deadline ends this test, however busy the machine.
+    task = asyncio.create_task(
+        client.run_test(SpeedTestSettings(request_timeout=60, deadline=20))
+    )
+    await _until(lambda: line.bytes_served > 0 or task.done())
+    line.faults.silent = True
 
-    outcome = await client.run_test(SpeedTestSettings(deadline=2))
+    outcome = await task
 
     assert isinstance(outcome, SpeedTestFailure), outcome
     assert outcome.kind is FailureKind.TIMEOUT
-    assert outcome.reason == "no result within 2 s"
+    assert outcome.reason == "no result within 20 s"
     assert outcome.bytes_received > 0
     assert not list(runner_children())
 
@@ -417,7 +441,7 @@ async def test_probe_and_server_list_refused(
 
 
 def test_stored_forms_round_trip() -> None:
-    """History entries survive JSON; entries stored before data counting read as 0."""
+    """History entries survive JSON; fields older entries lack read as 0 or None."""
     started = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     measurement = Measurement(
         download_mbps=95.5,
@@ -431,6 +455,9 @@ def test_stored_forms_round_trip() -> None:
         isp="Example Fibre",
         started=started,
         finished=started + timedelta(seconds=25),
+        jitter_ms=1.25,
+        download_latency_ms=40.5,
+        upload_latency_ms=80.0,
     )
     failure = SpeedTestFailure(
         kind=FailureKind.TIMEOUT,
@@ -445,6 +472,15 @@ def test_stored_forms_round_trip() -> None:
         assert outcome_from_dict(stored) == outcome
     assert measurement.as_dict()["type"] == "measurement"
     assert failure.as_dict()["type"] == "failure"
+    measured_before_jitter = measurement.as_dict()
+    for name in ("jitter_ms", "download_latency_ms", "upload_latency_ms"):
+        del measured_before_jitter[name]
+    old_measurement = outcome_from_dict(measured_before_jitter)
+    assert isinstance(old_measurement, Measurement)
+    assert old_measurement.jitter_ms is None
+    assert old_measurement.download_latency_ms is None
+    assert old_measurement.upload_latency_ms is None
+    assert old_measurement.download_mbps == measurement.download_mbps
     legacy = failure.as_dict()
     del legacy["bytes_received"], legacy["bytes_sent"]
     assert outcome_from_dict(legacy) == SpeedTestFailure(
@@ -586,3 +622,98 @@ async def test_runner_that_cannot_start(tmp_path: Path) -> None:
     assert isinstance(outcome, SpeedTestFailure), outcome
     assert outcome.kind is FailureKind.INVALID_RESULT
     assert outcome.reason == "the test runner could not start (FileNotFoundError)"
+
+
+@pytest.fixture
+def steady_line(fake_speedtest: FakeSpeedtest) -> FakeSpeedtest:
+    """A line with room for the engine to find the steady rate (10 s per direction)."""
+    fake_speedtest.test_length = 10
+    fake_speedtest.latency_ms = 2
+    fake_speedtest.set_rates(download_mbps=40.0, upload_mbps=20.0)
+    return fake_speedtest
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+async def test_engine_reports_the_paced_rate(
+    steady_line: FakeSpeedtest, client: SpeedTestClient, keep_alive: bool
+) -> None:
+    """Both directions come within 5 % of the line's rate, with or without reuse."""
+    steady_line.keep_alive = keep_alive
+
+    outcome = await client.run_test(SpeedTestSettings(request_timeout=5.0))
+    steady_line.settle()
+
+    assert isinstance(outcome, Measurement), outcome
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+    # Only the requests speedtest-cli makes; connections reused only when allowed.
+    posts = steady_line.count("POST ")
+    assert posts == steady_line.count("/upload.php?x=") > 0
+    if not keep_alive:
+        assert steady_line.count("random") > 4
+
+
+async def test_ramp_up_is_not_taken_for_the_rate(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """A line that ramps up like TCP's slow start still reports its steady rate."""
+    steady_line.set_ramp(3.0)
+
+    outcome = await client.run_test(SpeedTestSettings(request_timeout=5.0))
+
+    assert isinstance(outcome, Measurement), outcome
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+
+
+async def test_server_stops_answering_during_download(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """A server that goes silent mid-download is a stalled test, not a slow line."""
+    task = asyncio.create_task(client.run_test(QUICK))
+    await _until(lambda: steady_line.bytes_served > 1_000_000)
+    steady_line.faults.silent = True
+
+    outcome = await task
+
+    assert isinstance(outcome, SpeedTestFailure), outcome
+    assert outcome.kind is FailureKind.TIMEOUT
+    assert "downloads stalled" in outcome.reason
+    assert steady_line.count("POST") == 0
+
+
+async def test_receiver_stalls_mid_upload(
+    steady_line: FakeSpeedtest, client: SpeedTestClient
+) -> None:
+    """Bytes still in the send buffer when the receiver stops are never counted."""
+    task = asyncio.create_task(client.run_test(QUICK))
+    await _until(lambda: steady_line.bytes_received > 1_000_000)
+    steady_line.faults.silent = True
+
+    outcome = await task
+
+    assert isinstance(outcome, SpeedTestFailure), outcome
+    assert outcome.kind is FailureKind.TIMEOUT
+    assert "uploads stalled" in outcome.reason
+    # Acknowledged: what the fake read, plus at most its receive buffers.
+    assert steady_line.bytes_received <= outcome.bytes_sent
+    assert outcome.bytes_sent <= steady_line.bytes_received + UNACKED_WHEN_STOPPED
+
+
+async def test_transfers_through_a_proxy(
+    steady_line: FakeSpeedtest, fake_speedtest: FakeSpeedtest
+) -> None:
+    """Behind a proxy the transfers take it too; upload counts what the server got."""
+    environment = fake_speedtest.environment() | {"no_proxy": ""}
+    proxied = SpeedTestClient(environment=environment)
+
+    outcome = await proxied.run_test(SpeedTestSettings(request_timeout=5.0))
+    steady_line.settle()
+
+    assert isinstance(outcome, Measurement), outcome
+    assert steady_line.count("GET http://127.0.0.1:") > 0
+    assert steady_line.count("POST http://127.0.0.1:") > 0
+    assert outcome.download_mbps == pytest.approx(40.0, rel=0.05)
+    assert outcome.upload_mbps == pytest.approx(20.0, rel=0.05)
+    # Confirmed by the server's size=N: never more than it read.
+    assert 0 < outcome.bytes_sent <= steady_line.bytes_received

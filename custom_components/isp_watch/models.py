@@ -260,6 +260,13 @@ class Measurement(Stored):
     finished: datetime
     nearby_hosts: tuple[str, ...] = ()
     """"host:port" of other servers near the one used, for the connectivity watch."""
+    jitter_ms: float | None = None
+    """Mean absolute difference between consecutive latency samples; None in tests
+    stored before it was measured, as are the two below."""
+    download_latency_ms: float | None = None
+    """Median latency while downloading; also None if no probe answered under load."""
+    upload_latency_ms: float | None = None
+    """Median latency while uploading."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

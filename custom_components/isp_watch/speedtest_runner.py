@@ -1,4 +1,4 @@
-"""Child side of a speed test: run one operation with speedtest-cli, print its answer.
+"""Child side of a speed test: measure one test, print its answer.
 
 speedtest_client starts this file as a plain script, so it imports nothing from the
 integration::
@@ -10,48 +10,77 @@ Arguments: ``operation`` (``"test"``, ``"probe"`` or ``"servers"``), ``server_id
 ``timeout`` (seconds per blocking socket operation), ``source_address`` (str or null)
 and ``library_path`` (the folder speedtest-cli is installed in, or null).
 
+speedtest-cli speaks the speedtest.net protocol: the configuration, the server list
+and the best server by latency. The transfers are this runner's own engine, using only
+the requests speedtest-cli makes (``GET .../random{N}x{N}.jpg``, ``POST .../upload.php``
+with its body), through the same proxy environment:
+
+* parallel streams, more of them on a fast line, each asking for requests sized to
+  keep it busy for a second or two; a connection is reused while the server keeps it
+  open, and a reuse that fails is retried once on a new connection, without reuse;
+* the bytes delivered are sampled every 100 ms: body bytes read for download, and for
+  upload the bytes the server acknowledged (Linux ``TCP_INFO`` ``tcpi_bytes_acked``),
+  never bytes still in a send buffer. Through a proxy or TLS the acknowledgements come
+  from the proxy or count the encryption, so there only the server's ``size=N`` counts;
+* a direction stops once two consecutive 1.5 s windows agree within 4 % for half a
+  second, and reports the rate over those windows: the ramp-up never counts. Hard
+  limits: the configuration's test length (4 to 10 s) and 500 MB per direction;
+* ping is the median of 10 latency probes to the chosen server, made as speedtest-cli
+  makes them (half of connect plus request: about one round trip); jitter is the mean
+  absolute difference of consecutive probes; latency under load is the median of
+  probes made every 250 ms while each direction runs.
+
 The answer is one JSON object on one line of standard output, written with
 ``os.write`` to file descriptor 1. speedtest-cli is imported while ``sys.stdout`` and
 ``sys.stderr`` are text buffers without a file descriptor: given real ones it wraps
 descriptors 1 and 2 in ``FileIO`` objects that close them when collected, which would
 race with the answer. Nothing else writes to standard output. The answer's ``type``:
 
-* ``"measurement"``: ``download_mbps``, ``upload_mbps``, ``ping_ms``,
-  ``bytes_received``, ``bytes_sent``, ``server`` (``id``, ``name``, ``sponsor``,
-  ``country``, ``distance_km``) and ``isp``. The client's IP address is never written.
+* ``"measurement"``: ``download_mbps``, ``upload_mbps``, ``ping_ms``, ``jitter_ms``,
+  ``ping_samples``, ``download_latency_ms`` and ``upload_latency_ms`` (null if no
+  probe answered under load), ``bytes_received``, ``bytes_sent``, ``server`` (``id``,
+  ``name``, ``sponsor``, ``country``, ``distance_km``) and ``isp``. The client's IP
+  address is never written.
 * ``"failure"``: ``kind`` (a speedtest_client.FailureKind value), ``reason`` (short
   English, without addresses), ``bytes_received`` and ``bytes_sent`` used anyway.
 * ``"reachable"`` (probe) and ``"servers"`` with ``servers``, nearest first.
 
-speedtest-cli hides many failures: a download that fails counts 0 bytes, an upload
-answered with an HTTP error counts as sent, dead latency probes still choose a server
-with a ping of 1,800,000 ms, a stopped test returns numbers from partial data, and some
-failures escape as bare TimeoutError, ConnectionResetError, NameError or KeyError. This
-runner watches every request the library makes and reports a typed failure instead of
-numbers that would look like a slow line.
+speedtest-cli hides many failures: dead latency probes still choose a server with a
+ping of 1,800,000 ms, and some failures escape as bare TimeoutError,
+ConnectionResetError, NameError or KeyError. This runner watches the requests the
+library makes and reports a typed failure instead. In the engine any request that
+fails ends the direction: an HTTP error, a body cut short or reset, or a server that
+stops answering (a stream that goes quiet is waited for until its socket timeout, so
+a stall is a timeout, never a low number).
 
-SIGTERM and SIGINT set the shutdown flag speedtest-cli polls. The test runs in a daemon
-thread (the library's own threads inherit that), so the main thread can answer
-``cancelled`` and exit at once even while the library is blocked in a socket call it
-does not interrupt.
+SIGTERM and SIGINT set the shutdown flag speedtest-cli and the engine poll. The test
+runs in a daemon thread, so the main thread can answer ``cancelled`` and exit at once
+even while the library is blocked in a socket call it does not interrupt.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
 import functools
 import gzip
 import http.client
 import io
+import itertools
 import json
 import math
 import os
+import platform
 import re
 import signal
+import socket
 import ssl
+import struct
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, Final
 import urllib.error
@@ -77,7 +106,6 @@ NEARBY_HOSTS_KEPT: Final = 2
 # to notice it and report the data it used before the answer goes out without it.
 POLL_INTERVAL: Final = 0.05
 STOP_GRACE: Final = 0.3
-IMAGE_PATH: Final = re.compile(r"/random\d+x\d+\.jpg$")
 
 
 class ShutdownEvent(threading.Event):
@@ -162,40 +190,26 @@ def summary(problems: list[Problem]) -> str:
 
 @dataclass
 class Ledger:
-    """What every request of the test did, updated live by the library's threads."""
+    """What the test's requests did and used, updated live by their threads."""
 
     attempts: Counter[str] = field(default_factory=Counter)
     problems: dict[str, list[Problem]] = field(default_factory=dict)
     downloaded: int = 0
-    upload_bodies: list[Any] = field(default_factory=list)
+    uploaded: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def attempt(self, purpose: str, request: urllib.request.Request) -> None:
+    def attempt(self, purpose: str) -> None:
         """Count a request about to be made."""
         with self.lock:
             self.attempts[purpose] += 1
-            if purpose == "upload":
-                self.upload_bodies.append(request.data)
 
     def fail(self, purpose: str, problem: Problem) -> None:
         """Remember a request that failed."""
         with self.lock:
             self.problems.setdefault(purpose, []).append(problem)
 
-    def add_downloaded(self, size: int) -> None:
-        """Count download body bytes as speedtest-cli reads them."""
-        with self.lock:
-            self.downloaded += size
-
-    @property
-    def uploaded(self) -> int:
-        """Upload body bytes handed to the sockets so far, as speedtest-cli counts."""
-        with self.lock:
-            bodies = list(self.upload_bodies)
-        return sum(sum(body.total) for body in bodies)
-
     def used(self) -> dict[str, int]:
-        """The data used so far."""
+        """The data used so far: body bytes read, and upload bytes delivered."""
         return {"bytes_received": self.downloaded, "bytes_sent": self.uploaded}
 
 
@@ -222,8 +236,6 @@ class WatchedResponse:
             self._fail(error)
             raise
         self._received += len(data)
-        if self._purpose == "download":
-            self._ledger.add_downloaded(len(data))
         # http.client reports a connection closed before Content-Length as a plain end
         # of the body; only the count tells a short body from a whole one.
         if (
@@ -250,18 +262,13 @@ def watch(opener: Any, ledger: Ledger) -> None:
     open_request = opener.open
 
     def watched_open(request: urllib.request.Request, *args: Any) -> Any:
-        if request.data is not None:
-            purpose = "upload"
-        elif IMAGE_PATH.search(urllib.parse.urlsplit(request.full_url).path):
-            purpose = "download"
-        else:
-            purpose = "server list"
-        ledger.attempt(purpose, request)
+        # Only the server list: the configuration is read in the constructor, before
+        # this is in place, and the transfers are the engine's own.
+        purpose = "server list"
+        ledger.attempt(purpose)
         try:
             response = open_request(request, *args)
         except (OSError, http.client.HTTPException) as error:
-            # speedtest-cli's SpeedtestUploadTimeout (the normal end of an upload at
-            # its time limit) is neither, so it passes without counting as a failure.
             ledger.fail(purpose, diagnose(error))
             raise
         failed = response.status != 200
@@ -302,6 +309,622 @@ def import_speedtest(library_path: str | None) -> Any:
     for name in ("mode", "fileobj", "_buffer"):
         setattr(speedtest.GzipDecodedResponse, name, None)
     return speedtest
+
+
+# -- measurement engine ------------------------------------------------------------
+
+# Rates are judged on samples of delivered bytes taken this often.
+SAMPLE_INTERVAL: Final = 0.1
+# The longest a sample may take to read; a slower one is left out.
+SAMPLE_SKEW: Final = 0.005
+# The recent rate, for sizing streams and requests, is the rate over this long.
+RATE_WINDOW: Final = 1.0
+# A direction is steady when the rates of two such consecutive windows differ by no
+# more than STEADY_TOLERANCE. Shorter windows are too coarse: a window holds whole
+# reads and whole paced writes, ±10 % of 1 s at 40 Mbit/s.
+STEADY_WINDOW: Final = 1.5
+STEADY_TOLERANCE: Final = 0.04
+# ... at this many samples in a row, so that noise does not pass for a plateau.
+STEADY_SAMPLES: Final = 5
+# Hard limits of one direction, whatever the line does.
+MAX_DIRECTION_SECONDS: Final = 10.0
+# The configuration's test length (real: 10 s) applies, but never below this: the
+# steady part of a shorter direction would be too short to judge.
+MIN_DIRECTION_SECONDS: Final = 4.0
+MAX_DIRECTION_BYTES: Final = 500_000_000
+# Parallel connections: a few to begin with, more when each carries a lot; one TCP
+# connection on a long path cannot fill a fast line on its own.
+FIRST_STREAMS: Final = 4
+MAX_STREAMS: Final = 8
+BITS_PER_STREAM: Final = 50_000_000
+# How long one request should keep a connection busy at the rate seen so far: long
+# enough that a new request (and without keep-alive a new slow start) costs little.
+DOWNLOAD_REQUEST_SECONDS: Final = 2.0
+UPLOAD_REQUEST_SECONDS: Final = 1.0
+# Image sides speedtest-cli asks for, and the bytes real servers send for each.
+IMAGE_BYTES: Final = {
+    350: 245388,
+    500: 505544,
+    750: 1118012,
+    1000: 1986284,
+    1500: 4468241,
+    2000: 7907740,
+    2500: 12407926,
+    3000: 17816816,
+    3500: 24262167,
+    4000: 31625365,
+}
+FIRST_IMAGE: Final = 750
+# Upload sizes speedtest-cli may send, and its body: "content1=" and this text repeated.
+UPLOAD_SIZES: Final = (32768, 65536, 131072, 262144, 524288, 1048576, 7340032)
+FIRST_UPLOAD: Final = 262144
+UPLOAD_TEXT: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Uploads are handed to the socket in pieces, so a stop is noticed within one piece.
+SEND_PIECE: Final = 256 * 1024
+READ_BUFFER: Final = 64 * 1024
+# Linux's struct tcp_info: the 64-bit fields tcpi_bytes_acked and tcpi_bytes_received,
+# at these offsets; the first counts upload, the second download.
+TCP_INFO_SIZE: Final = 232
+KERNEL_COUNT_OFFSET: Final = {"upload": 120, "download": 128}
+# Latency: samples before the transfers, and how often during them.
+PING_SAMPLES: Final = 10
+LOADED_LATENCY_INTERVAL: Final = 0.25
+# A stream that delivered nothing for this long is waited for at the end of a direction.
+SILENCE: Final = 0.5
+
+
+def upload_body() -> memoryview:
+    """The largest body speedtest-cli sends; every smaller one is a prefix of it."""
+    size = UPLOAD_SIZES[-1]
+    text = UPLOAD_TEXT * (size // len(UPLOAD_TEXT) + 1)
+    return memoryview((b"content1=" + text)[:size])
+
+
+def kernel_count(sock: socket.socket, purpose: str) -> int | None:
+    """Bytes the peer acknowledged (upload) or the kernel received (download).
+
+    Where the kernel tells (Linux): it counts what crossed the line, whether or not a
+    busy process has read it yet, and never what still waits in a send buffer.
+    """
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None:
+        return None
+    offset = KERNEL_COUNT_OFFSET[purpose]
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
+    except OSError:
+        return None
+    if len(info) < offset + 8:
+        return None
+    return int.from_bytes(info[offset : offset + 8], "little")
+
+
+def windowed_rate(samples: list[tuple[float, int]], end: float, window: float) -> float:
+    """Bytes per second delivered in (end - window, end], from interpolated samples."""
+    return (delivered_at(samples, end) - delivered_at(samples, end - window)) / window
+
+
+def delivered_at(samples: list[tuple[float, int]], moment: float) -> float:
+    """Bytes delivered by `moment`, interpolated between the samples around it."""
+    earlier = (samples[0][0], float(samples[0][1]))
+    for when, count in samples:
+        if when >= moment:
+            span = when - earlier[0]
+            if span <= 0:
+                return float(count)
+            return earlier[1] + (count - earlier[1]) * (moment - earlier[0]) / span
+        earlier = (when, float(count))
+    return earlier[1]
+
+
+def steady_rate(samples: list[tuple[float, int]], since: float) -> float | None:
+    """The rate once it stopped changing, judged on samples after `since`.
+
+    Steady: the rates of the last two windows differ by no more than the tolerance.
+    A ramp still under way makes the later window faster, so it is never taken for
+    the line's rate; the figure is the rate over both windows.
+    """
+    end = samples[-1][0]
+    if end - 2 * STEADY_WINDOW < since:
+        return None
+    later = windowed_rate(samples, end, STEADY_WINDOW)
+    earlier = windowed_rate(samples, end - STEADY_WINDOW, STEADY_WINDOW)
+    if min(later, earlier) <= 0:
+        return None
+    if max(later, earlier) > min(later, earlier) * (1 + STEADY_TOLERANCE):
+        return None
+    return (later + earlier) / 2
+
+
+def late_rate(samples: list[tuple[float, int]], since: float) -> float:
+    """For a direction that never became steady: the rate over its second half."""
+    end = samples[-1][0]
+    span = (end - since) / 2
+    return windowed_rate(samples, end, span) if span > 0 else 0.0
+
+
+def median(values: list[float]) -> float:
+    """The middle value (the mean of the middle two)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def jitter(samples: list[float]) -> float:
+    """Mean absolute difference between consecutive samples."""
+    steps = [abs(later - earlier) for earlier, later in itertools.pairwise(samples)]
+    return sum(steps) / len(steps) if steps else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How to reach a test server: directly, or through the environment's proxy."""
+
+    url: urllib.parse.SplitResult
+    proxy: urllib.parse.SplitResult | None
+    source_address: str | None
+    timeout: float
+
+    @classmethod
+    def to(cls, url: str, source_address: str | None, timeout: float) -> Route:
+        """The route speedtest-cli's opener takes to `url` (proxy environment)."""
+        parts = urllib.parse.urlsplit(url)
+        proxy_url = urllib.request.getproxies().get(parts.scheme)
+        if proxy_url and urllib.request.proxy_bypass(parts.hostname or ""):
+            proxy_url = None
+        proxy = urllib.parse.urlsplit(proxy_url) if proxy_url else None
+        return cls(parts, proxy, source_address, timeout)
+
+    def target(self, path: str) -> str:
+        """What the request line names: an absolute URI for a plain-HTTP proxy."""
+        if self.proxy is not None and self.url.scheme == "http":
+            return f"http://{self.url.netloc}{path}"
+        return path
+
+    def connect(self) -> socket.socket:
+        """A new connection to the server (or to the proxy)."""
+        hop = self.proxy or self.url
+        default_port = 443 if hop.scheme == "https" else 80
+        sock = socket.create_connection(
+            (hop.hostname or "", hop.port or default_port),
+            self.timeout,
+            (self.source_address, 0) if self.source_address else None,
+        )
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.url.scheme != "https":
+            return sock
+        if self.proxy is not None:
+            port = self.url.port or 443
+            sock.sendall(
+                f"CONNECT {self.url.hostname}:{port} HTTP/1.1\r\n"
+                f"Host: {self.url.hostname}:{port}\r\n\r\n".encode()
+            )
+            reply = http.client.HTTPResponse(sock, method="CONNECT")
+            reply.begin()
+            if reply.status != 200:
+                sock.close()
+                raise urllib.error.HTTPError(
+                    self.url.geturl(), reply.status, "proxy refused", reply.msg, None
+                )
+        return ssl.create_default_context().wrap_socket(
+            sock, server_hostname=self.url.hostname
+        )
+
+    @property
+    def counts_in_kernel(self) -> bool:
+        """Whether the socket's own counts are bytes exchanged with the server.
+
+        Through a proxy, or inside TLS, they count the proxy's acknowledgements or the
+        encryption too; then upload counts only the server's ``size=N``, and download
+        the body bytes read.
+        """
+        return (
+            self.proxy is None
+            and self.url.scheme == "http"
+            and hasattr(socket, "TCP_INFO")
+        )
+
+
+def request_head(route: Route, method: str, path: str, extra: str = "") -> bytes:
+    """A request's head, as speedtest-cli would send it but for keep-alive."""
+    return (
+        f"{method} {route.target(path)} HTTP/1.1\r\n"
+        f"Host: {route.url.netloc}\r\n"
+        f"User-Agent: {USER_AGENT}\r\n"
+        "Cache-Control: no-cache\r\n"
+        f"{extra}\r\n"
+    ).encode()
+
+
+USER_AGENT: Final = (
+    f"Mozilla/5.0 ({platform.system()}; U; 64bit; en-us) "
+    f"Python/{platform.python_version()} (KHTML, like Gecko) speedtest-cli/2.1.3"
+)
+
+
+class StreamEnded(Exception):  # noqa: N818 - the normal end of a stream, not an error
+    """The direction is over; the stream leaves quietly."""
+
+
+class Stream(threading.Thread):
+    """One connection's worth of transfers, counting what it delivered."""
+
+    def __init__(self, direction: Direction, index: int) -> None:
+        """A stream of `direction`; its requests are numbered from `index`."""
+        super().__init__(name=f"{direction.purpose} {index}", daemon=True)
+        self.direction = direction
+        self.index = index
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._counted = 0
+        self._kernel_base = 0
+        self._kernel_start = 0
+        self._answered = False
+        self.keep_alive = True
+        # Kept by the sampler: when the stream last delivered anything.
+        self.last_count = 0
+        self.last_progress = time.monotonic()
+
+    # -- what the sampler reads ----------------------------------------------------
+
+    def delivered(self) -> int:
+        """Bytes delivered so far, as the kernel counts them where it can."""
+        with self._lock:
+            if self.direction.by_kernel:
+                return self._kernel_base + self._kernel_now()
+            return self._counted
+
+    def used(self) -> int:
+        """Body bytes moved: read (download) or delivered (upload)."""
+        if self.direction.purpose == "download":
+            with self._lock:
+                return self._counted
+        return self.delivered()
+
+    def _kernel_now(self) -> int:
+        """What the open connection delivered (the lock is held)."""
+        if self._sock is None:
+            return 0
+        count = kernel_count(self._sock, self.direction.purpose)
+        return max(0, count - self._kernel_start) if count is not None else 0
+
+    def abort(self) -> None:
+        """Wake the stream from any blocking call, dropping unsent data."""
+        with self._lock:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self._sock.shutdown(socket.SHUT_RDWR)
+
+    # -- the stream's own thread ---------------------------------------------------
+
+    def run(self) -> None:
+        """Transfer until the direction ends or something fails."""
+        direction = self.direction
+        try:
+            while not direction.stopping.is_set():
+                if not self.transfer_once():
+                    return
+        except StreamEnded:
+            pass
+        except (OSError, http.client.HTTPException, ShortBody) as error:
+            if not direction.stopping.is_set():
+                direction.fail(diagnose(error))
+        finally:
+            self.close()
+
+    def transfer_once(self) -> bool:
+        """One request, on the open connection if the server keeps it; go on?"""
+        fresh = self._sock is None
+        self._answered = False
+        if fresh:
+            self.open()
+        try:
+            return self.exchange()
+        except http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError:
+            if fresh or self.direction.stopping.is_set() or self._answered:
+                raise
+            # The server closed a connection it had kept open: the request never
+            # reached it. Once more on a new connection, and no reuse from now on.
+            self.keep_alive = False
+            self.close()
+            self.open()
+            return self.exchange()
+
+    def open(self) -> None:
+        """A new connection, visible to the sampler."""
+        sock = self.direction.route.connect()
+        with self._lock:
+            self._sock = sock
+            # Linux counts the SYN as one acknowledged byte: the count starts here.
+            self._kernel_start = kernel_count(sock, self.direction.purpose) or 0
+        if self.direction.stopping.is_set():
+            raise StreamEnded
+
+    def close(self) -> None:
+        """Close the connection, keeping what it delivered."""
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                return
+            self._kernel_base += self._kernel_now()
+            self._sock = None
+            sock.close()
+
+    @property
+    def sock(self) -> socket.socket:
+        """The open connection; a stream that has none left is over."""
+        if self._sock is None:
+            raise StreamEnded
+        return self._sock
+
+    def send(self, data: bytes | memoryview) -> None:
+        """Hand `data` to the connection, a piece at a time, while the test runs."""
+        sock = self.sock
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_PIECE):
+            if self.direction.stopping.is_set():
+                raise StreamEnded
+            sock.sendall(view[start : start + SEND_PIECE])
+
+    def response(self, method: str) -> http.client.HTTPResponse:
+        """The server's answer to the request just sent."""
+        response = http.client.HTTPResponse(self.sock, method=method)
+        response.begin()
+        self._answered = True
+        if response.status != 200:
+            response.close()
+            self.direction.fail(Problem(SERVICE_UNAVAILABLE, f"HTTP {response.status}"))
+            raise StreamEnded
+        return response
+
+    def finish(self, response: http.client.HTTPResponse) -> None:
+        """Done with a response: keep the connection only if both sides may."""
+        response.close()
+        if response.will_close or not self.keep_alive:
+            self.close()
+
+    def exchange(self) -> bool:
+        """One request and its answer; whether the stream should go on."""
+        raise NotImplementedError
+
+
+class DownloadStream(Stream):
+    """Fetches images, as speedtest-cli does, and counts the body bytes read."""
+
+    def exchange(self) -> bool:
+        """One image; an empty one ends the stream (nothing to measure there)."""
+        direction = self.direction
+        side = direction.next_image(self)
+        number = direction.next_request()
+        path = f"{direction.folder}/random{side}x{side}.jpg?x={cache_buster()}.{number}"
+        close = "" if self.keep_alive else "Connection: close\r\n"
+        self.sock.sendall(request_head(direction.route, "GET", path, close))
+        response = self.response("GET")
+        buffer = memoryview(bytearray(READ_BUFFER))
+        received = 0
+        while not direction.stopping.is_set():
+            size = response.readinto(buffer)
+            if not size:
+                break
+            received += size
+            with self._lock:
+                self._counted += size
+        if direction.stopping.is_set():
+            raise StreamEnded
+        if response.length is not None and response.length > 0:
+            raise ShortBody
+        self.finish(response)
+        return received > 0
+
+
+class UploadStream(Stream):
+    """Posts prebuilt bodies, as speedtest-cli does, and counts what arrived."""
+
+    def exchange(self) -> bool:
+        """One upload; the server's ``size=N`` confirms it."""
+        direction = self.direction
+        size = direction.next_upload(self)
+        path = f"{direction.route.url.path}?x={cache_buster()}.0"
+        extra = (
+            f"Content-Length: {size}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            + ("" if self.keep_alive else "Connection: close\r\n")
+        )
+        head = request_head(direction.route, "POST", path, extra)
+        self.sock.sendall(head)
+        with self._lock:
+            # Request heads are acknowledged too; only bodies count.
+            self._kernel_start += len(head)
+        self.send(direction.body[:size])
+        response = self.response("POST")
+        reply = response.read(64)
+        match = re.match(rb"size=(\d+)", reply)
+        confirmed = min(int(match.group(1)), size) if match else size
+        with self._lock:
+            if not direction.by_kernel:
+                self._counted += confirmed
+        self.finish(response)
+        return True
+
+
+def cache_buster() -> str:
+    """speedtest-cli's ``x=<unix ms>``."""
+    return str(int(time.time() * 1000))
+
+
+@dataclass
+class DirectionResult:
+    """What one direction measured."""
+
+    bits_per_second: float
+    delivered: int
+    latencies_ms: list[float]
+
+
+class Direction:
+    """One direction of the test: streams, samples, the steady rate."""
+
+    def __init__(
+        self,
+        purpose: str,
+        route: Route,
+        *,
+        time_limit: float,
+        shutdown: threading.Event,
+        body: memoryview,
+        latency: Callable[[], float | None],
+    ) -> None:
+        """Measure `purpose` ("download" or "upload") over `route`."""
+        self.purpose = purpose
+        self.route = route
+        self.time_limit = min(
+            max(time_limit, MIN_DIRECTION_SECONDS), MAX_DIRECTION_SECONDS
+        )
+        self.shutdown = shutdown
+        self.body = body
+        self.latency = latency
+        self.folder = route.url.path.rpartition("/")[0]
+        self.by_kernel = route.counts_in_kernel
+        self.stopping = threading.Event()
+        self.problems: list[Problem] = []
+        self.attempts = 0
+        self.streams: list[Stream] = []
+        self.samples: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+        self._per_stream_rate = 0.0
+
+    def fail(self, problem: Problem) -> None:
+        """A request failed: the direction ends, its numbers are refused."""
+        with self._lock:
+            self.problems.append(problem)
+        self.stopping.set()
+
+    def next_request(self) -> int:
+        """Count a request; its number."""
+        with self._lock:
+            self.attempts += 1
+            return self.attempts - 1
+
+    def next_image(self, stream: Stream) -> int:
+        """The image side that keeps a connection busy for about its target time."""
+        wanted = self._per_stream_rate * DOWNLOAD_REQUEST_SECONDS
+        fitting = [side for side, size in IMAGE_BYTES.items() if size <= wanted]
+        return max([FIRST_IMAGE, *fitting])
+
+    def next_upload(self, stream: Stream) -> int:
+        """The upload size that keeps a connection busy for about its target time."""
+        self.next_request()
+        seconds = UPLOAD_REQUEST_SECONDS
+        if not self.by_kernel:
+            # Counted only when the server confirms a whole body: smaller bodies give
+            # the samples a finer grain.
+            seconds /= 4
+        wanted = self._per_stream_rate * seconds
+        return max([FIRST_UPLOAD, *(size for size in UPLOAD_SIZES if size <= wanted)])
+
+    def delivered(self) -> int:
+        """Bytes delivered by all streams."""
+        return sum(stream.delivered() for stream in self.streams)
+
+    def sample(self) -> int:
+        """Take a sample of the bytes delivered, noting which streams moved.
+
+        A sample is kept only if it was taken at one moment: on a busy machine this
+        thread may be preempted while it reads the counts, and a count newer than its
+        time stamp would show a rate above the line's.
+        """
+        before = time.monotonic()
+        counts = [stream.delivered() for stream in self.streams]
+        after = time.monotonic()
+        for stream, delivered in zip(self.streams, counts, strict=True):
+            if delivered != stream.last_count:
+                stream.last_count = delivered
+                stream.last_progress = after
+        total = sum(counts)
+        if after - before <= SAMPLE_SKEW:
+            self.samples.append(((before + after) / 2, total))
+        return total
+
+    def add_streams(self, count: int) -> None:
+        """Start more streams."""
+        kind = DownloadStream if self.purpose == "download" else UploadStream
+        for _ in range(count):
+            stream = kind(self, len(self.streams))
+            self.streams.append(stream)
+            stream.start()
+
+    def run(self, report: Callable[[int], None]) -> DirectionResult:
+        """Measure until steady or a limit; `report` gets the bytes used as they go."""
+        latencies: list[float] = []
+        prober = threading.Thread(
+            target=self.probe_latency, args=(latencies,), daemon=True
+        )
+        start = time.monotonic()
+        self.samples = [(start, 0)]
+        self.add_streams(FIRST_STREAMS)
+        prober.start()
+        since = start
+        rate: float | None = None
+        steady_ticks = 0
+        try:
+            while True:
+                self.stopping.wait(SAMPLE_INTERVAL)
+                delivered = self.sample()
+                now = time.monotonic()
+                report(sum(stream.used() for stream in self.streams))
+                if self.stopping.is_set() or self.shutdown.is_set():
+                    break
+                if not any(stream.is_alive() for stream in self.streams):
+                    break
+                over = (
+                    now - start >= self.time_limit or delivered >= MAX_DIRECTION_BYTES
+                )
+                if rate is None and not over:
+                    recent = windowed_rate(
+                        self.samples, now, min(RATE_WINDOW, now - start)
+                    )
+                    self._per_stream_rate = recent / len(self.streams)
+                    wanted = min(MAX_STREAMS, math.ceil(recent * 8 / BITS_PER_STREAM))
+                    if wanted > len(self.streams):
+                        self.add_streams(wanted - len(self.streams))
+                        since = now  # the new streams ramp up from here
+                        continue
+                    steady = steady_rate(self.samples, since)
+                    steady_ticks = steady_ticks + 1 if steady is not None else 0
+                    if steady_ticks < STEADY_SAMPLES:
+                        continue
+                    rate = steady
+                # A stream that has gone quiet is not cut off with the others: its
+                # own socket timeout tells a server that stopped answering.
+                if not any(
+                    stream.is_alive() and now - stream.last_progress > SILENCE
+                    for stream in self.streams
+                ):
+                    break
+        finally:
+            self.stopping.set()
+            for stream in self.streams:
+                stream.abort()
+            for stream in self.streams:
+                stream.join()
+            prober.join()
+        used = sum(stream.used() for stream in self.streams)
+        report(used)
+        if rate is None:
+            rate = late_rate(self.samples, since)
+        return DirectionResult(rate * 8, used, latencies)
+
+    def probe_latency(self, latencies: list[float]) -> None:
+        """Latency samples while the streams run."""
+        while not self.stopping.wait(LOADED_LATENCY_INTERVAL):
+            sample = self.latency()
+            if sample is not None and not self.stopping.is_set():
+                latencies.append(sample)
 
 
 class Runner:
@@ -385,33 +1008,131 @@ class Runner:
         return {"type": "servers", "servers": servers}
 
     def run_test(self) -> dict[str, Any]:
-        """A whole test: best server, download, upload."""
+        """A whole test: best server, latency, download, upload."""
         tester = self.connect()
         server_ids = [int(server_id) for server_id in self.arguments["server_ids"]]
         self.load_servers(tester, server_ids)
         self.check_stopped()
         best = self.best_server(tester)
         self.check_stopped()
-        tester.download()
+        # Built before any clock runs: building bodies while sending costs the CPU
+        # the measurement needs.
+        body = upload_body()
+        pings = self.ping(best)
         self.check_stopped()
-        self.judge("download", "downloads", tester.results.bytes_received)
-        # Each upload body is built when it is sent: pre-allocating would hold them all
-        # in memory at once, ~150 MB with speedtest.net's real configuration.
-        tester.upload(pre_allocate=False)
+        download = self.measure("download", best, tester.config, body)
         self.check_stopped()
-        self.judge("upload", "uploads", tester.results.bytes_sent)
-        results = tester.results
+        upload = self.measure("upload", best, tester.config, body)
+        self.check_stopped()
         return {
             "type": "measurement",
-            "download_mbps": results.download / 1_000_000,
-            "upload_mbps": results.upload / 1_000_000,
-            "ping_ms": float(best["latency"]),
-            "bytes_received": int(results.bytes_received),
-            "bytes_sent": int(results.bytes_sent),
+            "download_mbps": download.bits_per_second / 1_000_000,
+            "upload_mbps": upload.bits_per_second / 1_000_000,
+            "ping_ms": round(median(pings), 3),
+            "jitter_ms": round(jitter(pings), 3),
+            "ping_samples": len(pings),
+            "download_latency_ms": loaded_latency(download),
+            "upload_latency_ms": loaded_latency(upload),
+            "bytes_received": download.delivered,
+            "bytes_sent": upload.delivered,
             "server": server_info(best),
             "isp": str(tester.config["client"].get("isp", "")),
             "nearby_hosts": nearby_hosts(tester, best),
         }
+
+    def ping(self, server: dict[str, Any]) -> list[float]:
+        """Latency samples to the chosen server, one after the other."""
+        samples: list[float] = []
+        for _ in range(PING_SAMPLES):
+            if self.shutdown.is_set():
+                break
+            sample = self.latency_sample(server)
+            if sample is not None:
+                samples.append(sample)
+        if len(samples) < PING_SAMPLES // 2:
+            self.check_stopped()
+            raise Failed(
+                NO_SERVER,
+                f"the test server answered {len(samples)} of {PING_SAMPLES} "
+                "latency probes",
+            )
+        return samples
+
+    def latency_sample(self, server: dict[str, Any]) -> float | None:
+        """One latency probe as speedtest-cli makes it: half of connect plus request.
+
+        A new connection, straight to the server (latency probes ignore proxies), so
+        the figure means what speedtest-cli's ping means: about one round trip.
+        """
+        url = urllib.parse.urlsplit(server["url"])
+        folder = url.path.rpartition("/")[0]
+        source = self.arguments.get("source_address")
+        kind = (
+            http.client.HTTPSConnection
+            if url.scheme == "https"
+            else http.client.HTTPConnection
+        )
+        connection = kind(
+            url.netloc,
+            timeout=float(self.arguments["timeout"]),
+            source_address=(source, 0) if source else None,
+        )
+        started = time.perf_counter()
+        try:
+            connection.request(
+                "GET",
+                f"{folder}/latency.txt?x={cache_buster()}",
+                headers={"User-Agent": USER_AGENT},
+            )
+            response = connection.getresponse()
+            answer = response.read(9)
+        except OSError, http.client.HTTPException:
+            return None
+        finally:
+            connection.close()
+        if response.status != 200 or answer != b"test=test":
+            return None
+        return (time.perf_counter() - started) / 2 * 1000
+
+    def measure(
+        self, purpose: str, server: dict[str, Any], config: dict[str, Any], body: Any
+    ) -> DirectionResult:
+        """One direction with the engine, judged before its figure is used."""
+        route = Route.to(
+            server["url"],
+            self.arguments.get("source_address") or None,
+            float(self.arguments["timeout"]),
+        )
+        length = config["length"]["download" if purpose == "download" else "upload"]
+        direction = Direction(
+            purpose,
+            route,
+            time_limit=float(length),
+            shutdown=self.shutdown,
+            body=body,
+            latency=functools.partial(self.latency_sample, server),
+        )
+
+        def report(delivered: int) -> None:
+            if purpose == "download":
+                self.ledger.downloaded = delivered
+            else:
+                self.ledger.uploaded = delivered
+
+        result = direction.run(report)
+        self.check_stopped()
+        plural = f"{purpose}s"
+        if problems := direction.problems:
+            attempts = direction.attempts
+            if all(problem.kind == TIMEOUT for problem in problems):
+                raise Failed(TIMEOUT, f"{len(problems)} of {attempts} {plural} stalled")
+            raise Failed(
+                INVALID_RESULT,
+                f"{len(problems)} of {attempts} {plural} failed ({summary(problems)})",
+            )
+        if result.delivered <= 0 or result.bits_per_second <= 0:
+            raise Failed(INVALID_RESULT, f"no data in {plural}")
+        return result
 
     # -- phases --------------------------------------------------------------------
 
@@ -474,18 +1195,12 @@ class Runner:
             )
         return best
 
-    def judge(self, purpose: str, plural: str, counted: int) -> None:
-        """Refuse the numbers of a phase in which any request failed."""
-        if problems := self.ledger.problems.get(purpose):
-            attempts = self.ledger.attempts[purpose]
-            if all(problem.kind == TIMEOUT for problem in problems):
-                raise Failed(TIMEOUT, f"{len(problems)} of {attempts} {plural} stalled")
-            raise Failed(
-                INVALID_RESULT,
-                f"{len(problems)} of {attempts} {plural} failed ({summary(problems)})",
-            )
-        if counted <= 0:
-            raise Failed(INVALID_RESULT, f"no data in {plural}")
+
+def loaded_latency(result: DirectionResult) -> float | None:
+    """The median latency while a direction ran, if any probe answered."""
+    if not result.latencies_ms:
+        return None
+    return round(median(result.latencies_ms), 3)
 
 
 def server_info(server: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,489 @@
+"""ISP Watch's runner and unmodified speedtest-cli, side by side on a shaped link.
+
+Run from the repository root, as root (it builds network namespaces):
+
+    .venv/bin/python benchmarks/accuracy.py            # medians of 3 runs
+    .venv/bin/python benchmarks/accuracy.py --quick    # one run each
+
+The link is built here, with nothing outside the namespaces it creates:
+
+* two network namespaces, client and server, joined by a veth pair;
+* ``tc tbf`` on each sender's end of the pair sets the rate of that direction;
+* the round-trip time comes from a delay line in the client namespace
+  (benchmarks/delay_line.c, compiled with gcc at start): the client's routes lead into
+  a TUN device, and the delay line moves the packets between it and the veth end after
+  half the round-trip time each way (this kernel has no netem);
+* the fake speedtest.net of the test suite runs in the server namespace, with its
+  configuration over TLS through a proxy CONNECT, as in production, and no pacing of
+  its own: the link is the bottleneck.
+
+For every rate the ceiling is calibrated first with raw TCP flows (counted at the
+receiver), then the two clients run alternately. The table shows, per direction,
+what each reported divided by the link's rate, the data the whole test moved over the
+link, the test's duration and the CPU time of the child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = ROOT / "custom_components" / "isp_watch" / "speedtest_runner.py"
+DELAY_LINE_SOURCE = Path(__file__).with_name("delay_line.c")
+
+CLIENT_ADDRESS = "10.77.0.1"
+SERVER_ADDRESS = "10.77.0.2"
+CALIBRATION_PORT = 5201
+CALIBRATION_FLOWS = 4
+CALIBRATION_SECONDS = 5.0
+CALIBRATION_SKIP = 2.0
+# Rates (Mbit/s) and round-trip times (ms) the issue asks for.
+LINKS = [(10, 20), (50, 20), (100, 20), (300, 20), (1000, 20), (1000, 50)]
+
+
+IP = shutil.which("ip") or "/usr/sbin/ip"
+
+
+def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command quietly; fail loudly if it fails and `check`."""
+    return subprocess.run(command, check=check, capture_output=True, text=True)
+
+
+class Link:
+    """The two namespaces, the veth pair, the TUN device and the delay line."""
+
+    def __init__(self, work: Path) -> None:
+        """Build the link (no rate, no delay yet)."""
+        tag = os.getpid()
+        self.client = f"ispw-cli-{tag}"
+        self.server = f"ispw-srv-{tag}"
+        self.delay_line_binary = work / "delay_line"
+        self.delay_line: subprocess.Popen[bytes] | None = None
+        run(
+            "gcc",
+            "-O2",
+            "-o",
+            str(self.delay_line_binary),
+            str(DELAY_LINE_SOURCE),
+        )
+        run("ip", "netns", "add", self.client)
+        run("ip", "netns", "add", self.server)
+        run("ip", "link", "add", "veth-c", "netns", self.client, "type", "veth",
+            "peer", "name", "veth-s", "netns", self.server)  # fmt: skip
+        c, s = self.in_client, self.in_server
+        for namespace in (c, s):
+            namespace("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            namespace("ip", "link", "set", "lo", "up")
+        # The client's address lives on the TUN device; the veth end has none, and
+        # strict reverse-path filtering keeps the kernel from taking the frames the
+        # delay line reads off it (they would arrive undelayed).
+        c("ip", "tuntap", "add", "dev", "tun-c", "mode", "tun")
+        c("ip", "addr", "add", f"{CLIENT_ADDRESS}/24", "dev", "tun-c")
+        c("ip", "link", "set", "tun-c", "up", "txqueuelen", "1000")
+        c("ip", "link", "set", "veth-c", "up")
+        c("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
+        c("sysctl", "-qw", "net.ipv4.conf.veth-c.rp_filter=1")
+        s("ip", "addr", "add", f"{SERVER_ADDRESS}/24", "dev", "veth-s")
+        s("ip", "link", "set", "veth-s", "up")
+        self.client_mac = self.mac(c, "veth-c")
+        self.server_mac = self.mac(s, "veth-s")
+        s("ip", "neigh", "replace", CLIENT_ADDRESS, "lladdr", self.client_mac,
+          "dev", "veth-s", "nud", "permanent")  # fmt: skip
+        # veth leaves TCP checksums to the receiving kernel; the frames the delay line
+        # copies into the TUN device must carry real ones. Without checksum offload
+        # there is no segmentation offload either: the link sees real packets.
+        s(sys.executable, __file__, "--no-offload", "veth-s")
+
+    def in_client(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run a command in the client namespace."""
+        return run("ip", "netns", "exec", self.client, *command)
+
+    def in_server(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run a command in the server namespace."""
+        return run("ip", "netns", "exec", self.server, *command)
+
+    @staticmethod
+    def mac(namespace: Any, device: str) -> str:
+        """The MAC address of a device."""
+        shown = json.loads(namespace("ip", "-j", "link", "show", device).stdout)
+        return str(shown[0]["address"])
+
+    def shape(self, mbps: int, rtt_ms: float) -> None:
+        """Set both directions to `mbps` and the round trip to `rtt_ms`."""
+        rate_bytes = mbps * 1_000_000 / 8
+        # A burst of a millisecond (at least ten packets) and a queue of 25 ms.
+        burst = max(15_140, int(rate_bytes / 1000))
+        for namespace, device in (
+            (self.in_client, "veth-c"),
+            (self.in_server, "veth-s"),
+        ):
+            rate = f"{mbps}mbit"
+            namespace("tc", "qdisc", "replace", "dev", device, "root", "tbf",
+                      "rate", rate, "burst", str(burst), "latency", "25ms")  # fmt: skip
+        self.stop_delay_line()
+        self.delay_line = subprocess.Popen(
+            [IP, "netns", "exec", self.client, str(self.delay_line_binary),
+             "tun-c", "veth-c", self.server_mac, str(int(rtt_ms * 1000 / 2))],
+        )  # fmt: skip
+        time.sleep(0.2)
+
+    def stop_delay_line(self) -> None:
+        """Stop the delay line if it runs."""
+        if self.delay_line is not None:
+            self.delay_line.terminate()
+            self.delay_line.wait()
+            self.delay_line = None
+
+    def wire_bytes(self) -> int:
+        """Bytes that crossed the client's end of the link, both ways, so far."""
+        shown = json.loads(
+            self.in_client("ip", "-j", "-s", "link", "show", "veth-c").stdout
+        )
+        stats = shown[0]["stats64"]
+        return int(stats["rx"]["bytes"]) + int(stats["tx"]["bytes"])
+
+    def remove(self) -> None:
+        """Take everything down."""
+        self.stop_delay_line()
+        run("ip", "netns", "del", self.client, check=False)
+        run("ip", "netns", "del", self.server, check=False)
+
+
+# -- server namespace: the fake speedtest.net and the calibration endpoint ----------
+
+
+def serve(address: str) -> None:
+    """Run the fake and the calibration endpoint until stdin closes."""
+    sys.path.insert(0, str(ROOT))
+    from http.server import ThreadingHTTPServer
+
+    from tests import fake_speedtest
+
+    # Large writes: the fake must keep up with a gigabit link on a busy machine.
+    fake_speedtest.CHUNK = 256 * 1024
+
+    class ShapedFake(fake_speedtest.FakeSpeedtest):
+        def start(self) -> None:
+            owner = self
+
+            class Handler(self.handler):  # type: ignore[name-defined,misc]
+                pass
+
+            Handler.owner = owner
+            server = ThreadingHTTPServer((address, 0), Handler)
+            server.daemon_threads = True
+            server.socket.listen(64)
+            self.port = server.server_address[1]
+            self._server = server
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+        def servers_xml(self) -> bytes:
+            return super().servers_xml().replace(b"127.0.0.1", address.encode())
+
+    fake = ShapedFake(
+        Path(tempfile.mkdtemp()),
+        download_mbps=1_000_000.0,
+        upload_mbps=1_000_000.0,
+        latency_ms=0.0,
+        test_length=10,
+    )
+    fake.receive_buffer = None
+    fake.keep_alive = True
+    fake.start()
+    threading.Thread(target=calibration_endpoint, args=(address,), daemon=True).start()
+    print(json.dumps({"port": fake.port, "ca_file": str(fake.ca_file)}), flush=True)
+    sys.stdin.read()
+
+
+def calibration_endpoint(address: str) -> None:
+    """'D': send until closed. 'U': read for the calibration time, answer the rate."""
+    listener = socket.create_server((address, CALIBRATION_PORT), backlog=64)
+    while True:
+        connection, _ = listener.accept()
+        threading.Thread(
+            target=calibration_flow, args=(connection,), daemon=True
+        ).start()
+
+
+def calibration_flow(connection: socket.socket) -> None:
+    """One flow of the calibration, as the client asks."""
+    with connection:
+        mode = connection.recv(1)
+        if mode == b"D":
+            payload = b"\0" * (256 * 1024)
+            try:
+                while True:
+                    connection.sendall(payload)
+            except OSError:
+                return
+        counted = receive_for(connection, CALIBRATION_SECONDS, CALIBRATION_SKIP)
+        # Unread data would turn the close into a reset that loses the answer.
+        while connection.recv(256 * 1024):
+            pass
+        connection.sendall(json.dumps(counted).encode())
+
+
+def receive_for(connection: socket.socket, seconds: float, skip: float) -> float:
+    """Bytes per second received after `skip` seconds, until `seconds`."""
+    buffer = bytearray(256 * 1024)
+    start = time.monotonic()
+    counted = 0
+    begun: float | None = None
+    while (now := time.monotonic()) - start < seconds:
+        size = connection.recv_into(buffer)
+        if not size:
+            break
+        if now - start >= skip:
+            if begun is None:
+                begun = now
+            else:
+                counted += size
+    return counted / (time.monotonic() - begun) if begun else 0.0
+
+
+# -- client namespace ----------------------------------------------------------------
+
+
+def no_offload(device: str) -> None:
+    """Turn off a device's checksum offload (ethtool's ioctl; no ethtool here)."""
+    import ctypes
+    import fcntl
+    import struct
+
+    set_tx_checksum = 0x17
+    siocethtool = 0x8946
+    value = ctypes.create_string_buffer(struct.pack("II", set_tx_checksum, 0))
+    request = struct.pack("16sP", device.encode(), ctypes.addressof(value))
+    with socket.socket() as sock:
+        fcntl.ioctl(sock, siocethtool, request.ljust(40, b"\0"))
+
+
+def calibrate(direction: str) -> None:
+    """Print the raw TCP rate (bit/s) of flows in `direction`, at the receiver."""
+    rates: list[float] = []
+
+    def flow() -> None:
+        with socket.create_connection((SERVER_ADDRESS, CALIBRATION_PORT)) as sock:
+            if direction == "download":
+                sock.sendall(b"D")
+                rates.append(receive_for(sock, CALIBRATION_SECONDS, CALIBRATION_SKIP))
+                return
+            sock.sendall(b"U")
+            payload = b"\0" * (256 * 1024)
+            sock.settimeout(CALIBRATION_SECONDS + 5)
+            deadline = time.monotonic() + CALIBRATION_SECONDS + 0.5
+            try:
+                while time.monotonic() < deadline:
+                    sock.sendall(payload)
+            except OSError:
+                pass
+            sock.shutdown(socket.SHUT_WR)
+            rates.append(float(sock.recv(100)))
+
+    threads = [threading.Thread(target=flow) for _ in range(CALIBRATION_FLOWS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(sum(rates) * 8)
+
+
+def speedtest_cli(answer_file: str) -> None:
+    """A whole test with unmodified speedtest-cli, as Home Assistant's core runs it."""
+    import speedtest
+
+    tester = speedtest.Speedtest(secure=True)
+    tester.get_servers([])
+    tester.get_best_server()
+    tester.download()
+    tester.upload()
+    results = tester.results
+    Path(answer_file).write_text(
+        json.dumps(
+            {
+                "download_mbps": results.download / 1e6,
+                "upload_mbps": results.upload / 1e6,
+                "ping_ms": results.ping,
+            }
+        )
+    )
+
+
+# -- the orchestration ---------------------------------------------------------------
+
+
+def child_cpu() -> float:
+    """CPU seconds of all waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_test(
+    link: Link, client: str, environment: dict[str, str], work: Path
+) -> dict[str, Any]:
+    """One whole test by `client`; its figures, data, duration and CPU."""
+    answer_file = work / "answer.json"
+    answer_file.unlink(missing_ok=True)
+    if client == "runner":
+        arguments = json.dumps({
+            "operation": "test", "server_ids": [], "secure": True, "timeout": 10.0,
+            "source_address": None, "library_path": None,
+        })  # fmt: skip
+        command = [sys.executable, "-P", str(RUNNER), arguments]
+    else:
+        command = [sys.executable, __file__, "--speedtest-cli", str(answer_file)]
+    wire = link.wire_bytes()
+    cpu = child_cpu()
+    started = time.monotonic()
+    done = subprocess.run(
+        [IP, "netns", "exec", link.client, *command],
+        capture_output=True,
+        env=environment,
+        check=False,
+        timeout=300,
+    )
+    duration = time.monotonic() - started
+    cpu = child_cpu() - cpu
+    wire = link.wire_bytes() - wire
+    if client == "runner":
+        answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    else:
+        answer = json.loads(answer_file.read_text()) if answer_file.exists() else {}
+    if "download_mbps" not in answer:
+        print(
+            f"  {client} failed: {answer or done.stderr.decode()[-500:]}",
+            file=sys.stderr,
+        )
+    return answer | {"wire_bytes": wire, "duration": duration, "cpu": cpu}
+
+
+def main() -> None:
+    """Build the link, measure every rate, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="one run per client and link"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per client and link")
+    parser.add_argument("--links", help="e.g. 100/20,1000/50 (Mbit/s / ms)")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--calibrate", help=argparse.SUPPRESS)
+    parser.add_argument("--speedtest-cli", help=argparse.SUPPRESS)
+    parser.add_argument("--no-offload", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.no_offload:
+        no_offload(options.no_offload)
+        return
+    if options.serve:
+        serve(options.serve)
+        return
+    if options.calibrate:
+        calibrate(options.calibrate)
+        return
+    if options.speedtest_cli:
+        speedtest_cli(options.speedtest_cli)
+        return
+    if os.geteuid() != 0:
+        sys.exit(
+            "accuracy.py builds network namespaces and shapes a link: run it as root"
+        )
+    for tool in ("ip", "tc", "gcc"):
+        if shutil.which(tool) is None:
+            sys.exit(f"accuracy.py needs {tool}")
+    runs = 1 if options.quick else options.runs
+    links = LINKS
+    if options.links:
+        links = [
+            (int(rate), int(rtt))
+            for rate, rtt in (item.split("/") for item in options.links.split(","))
+        ]
+    work = Path(tempfile.mkdtemp(prefix="isp-watch-accuracy-"))
+    link = Link(work)
+    serve_command = [IP, "netns", "exec", link.server, sys.executable, __file__,
+                     "--serve", SERVER_ADDRESS]  # fmt: skip
+    server = subprocess.Popen(
+        serve_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    rows: list[str] = []
+    try:
+        fake = json.loads(server.stdout.readline()) if server.stdout else {}
+        proxy = f"http://{SERVER_ADDRESS}:{fake['port']}"
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if "proxy" not in name.lower()
+        } | {
+            "http_proxy": proxy,
+            "https_proxy": proxy,
+            "no_proxy": SERVER_ADDRESS,
+            "SSL_CERT_FILE": fake["ca_file"],
+            "PYTHONPATH": "",
+        }
+        for mbps, rtt in links:
+            link.shape(mbps, rtt)
+            ceiling = {
+                direction: float(
+                    link.in_client(
+                        sys.executable, __file__, "--calibrate", direction
+                    ).stdout
+                )
+                / (mbps * 1e6)
+                for direction in ("download", "upload")
+            }
+            results: dict[str, list[dict[str, Any]]] = {
+                "runner": [],
+                "speedtest-cli": [],
+            }
+            for _ in range(runs):
+                for client in ("runner", "speedtest-cli"):
+                    results[client].append(one_test(link, client, environment, work))
+            for client, outcomes in results.items():
+                good = [outcome for outcome in outcomes if "download_mbps" in outcome]
+                if not good:
+                    rows.append(f"| {mbps} / {rtt} | {client} | failed | | | | |")
+                    continue
+
+                def middle(key: str, good: list[dict[str, Any]] = good) -> float:
+                    return statistics.median(float(outcome[key]) for outcome in good)
+
+                rows.append(
+                    f"| {mbps} / {rtt} | {client} "
+                    f"| {middle('download_mbps') / mbps:.3f} "
+                    f"| {middle('upload_mbps') / mbps:.3f} "
+                    f"| {ceiling['download']:.3f} / {ceiling['upload']:.3f} "
+                    f"| {middle('wire_bytes') / 1e6:.0f} "
+                    f"| {middle('duration'):.1f} "
+                    f"| {middle('cpu'):.1f} "
+                    f"| {len(good)}/{len(outcomes)} |"
+                )
+            print(rows[-2], rows[-1], sep="\n", flush=True)
+    finally:
+        server.terminate()
+        server.wait()
+        link.remove()
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(
+        "| link Mbit/s / RTT ms | client | down ÷ link | up ÷ link | raw TCP ceiling "
+        "down / up | data per test MB | duration s | child CPU s | runs ok |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    main()
