@@ -52,6 +52,7 @@ from custom_components.isp_watch.connectivity import (
     resume,
     step,
 )
+from custom_components.isp_watch.const import DEFAULT_WATCH_FAILURES
 
 FULL_TEST_INTERVAL = timedelta(minutes=60)
 SERVER_HOST = "speedtest.example-fiber.net"
@@ -296,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"{arguments.runs} seeded runs per scenario; full tests hourly (rounds paused "
-        f"25 s); {WatchSettings().failures_to_down} failed rounds turn the line down\n"
+        f"25 s); {DEFAULT_WATCH_FAILURES} failed rounds turn the line down\n"
     )
     header = (
         f"{'scenario':<15} {'every':>6} {'outages':>7} {'found':>6} {'false':>5} "
@@ -306,7 +307,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("-" * len(header))
     for scenario in SCENARIOS:
         for minutes, catch_up in VARIANTS:
-            settings = WatchSettings(interval=timedelta(minutes=minutes))
+            settings = WatchSettings(
+                interval=timedelta(minutes=minutes),
+                failures_to_down=DEFAULT_WATCH_FAILURES,
+            )
             total = Score()
             for seed in range(1, arguments.runs + 1):
                 trace = scenario(seed)

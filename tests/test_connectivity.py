@@ -40,6 +40,10 @@ from custom_components.isp_watch.connectivity import (
     step,
     syn_count,
 )
+from custom_components.isp_watch.const import (
+    DEFAULT_WATCH_FAILURES,
+    DEFAULT_WATCH_INTERVAL,
+)
 
 # The test harness blocks sockets unless asked; it still allows only 127.0.0.1.
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -48,7 +52,11 @@ LOOPBACK = "127.0.0.1"
 # Short timeouts: the stalled server and the hanging resolver end at their first one.
 QUICK = ProbeSettings(connect_timeout=0.3, dns_timeout=0.3)
 MINUTE = timedelta(minutes=1)
-WATCH = WatchSettings()
+# The shipped defaults, from their one home.
+WATCH = WatchSettings(
+    interval=timedelta(minutes=DEFAULT_WATCH_INTERVAL),
+    failures_to_down=DEFAULT_WATCH_FAILURES,
+)
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 LATENCY_ANSWER = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"
@@ -502,9 +510,9 @@ def test_settings_refuse_what_cannot_work() -> None:
     with pytest.raises(ValueError, match="positive"):
         ProbeSettings(connect_timeout=0)
     with pytest.raises(ValueError, match="positive"):
-        WatchSettings(interval=timedelta(0))
+        WatchSettings(interval=timedelta(0), failures_to_down=WATCH.failures_to_down)
     with pytest.raises(ValueError, match="at least one"):
-        WatchSettings(failures_to_down=0)
+        WatchSettings(interval=WATCH.interval, failures_to_down=0)
 
 
 # --- The watch over rounds ------------------------------------------------------

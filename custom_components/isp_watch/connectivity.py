@@ -679,8 +679,8 @@ class WatchSettings:
             failed round alone is a lost packet more often than an outage.
     """
 
-    interval: timedelta = timedelta(minutes=1)
-    failures_to_down: int = 2
+    interval: timedelta
+    failures_to_down: int
 
     def __post_init__(self) -> None:
         """Refuse settings under which the watch cannot work.
