@@ -52,21 +52,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from custom_components.isp_watch.speedtest_runner import IMAGE_BYTES
 from fakes.loopback import LoopbackServer, QuietHandler
 
-# Body sizes (bytes) of the images real speedtest.net servers serve.
-IMAGE_SIZES = {
-    350: 245388,
-    500: 505544,
-    750: 1118012,
-    1000: 1986284,
-    1500: 4468241,
-    2000: 7907740,
-    2500: 12407926,
-    3000: 17816816,
-    3500: 24262167,
-    4000: 31625365,
-}
+# Body sizes (bytes) of the images real speedtest.net servers serve: the runner's
+# reference table, so the fake and the runner never disagree.
+IMAGE_SIZES = IMAGE_BYTES
 # The client address speedtest.net reports in the configuration; it must never appear in
 # anything the integration keeps.
 CLIENT_IP = "203.0.113.9"
