@@ -103,6 +103,8 @@ TEST_SERVER: dict[str, Any] = {
     "sponsor": "Example Hosting 0",
     "country": "Netherlands",
     "distance_km": 41.1,
+    # No host: stored tests give the connection check nothing to probe.
+    "host": "",
 }
 
 
@@ -121,6 +123,7 @@ def stored_measurement(finished: str, *, download_mbps: float) -> dict[str, Any]
         "bytes_received": 10_000_000,
         "bytes_sent": 8_000_000,
         "server": TEST_SERVER,
+        "nearby_hosts": [],
         "isp": "Example Fibre",
         "started": (end - timedelta(seconds=6)).isoformat(),
         "finished": end.isoformat(),

@@ -460,9 +460,16 @@ async def test_history_stored_by_earlier_versions_loads(
     assert _number(hass, TOTAL_TEST_DATA) == pytest.approx(0.143125)
     history = entry.runtime_data.coordinator.history
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}.history"]["data"]["history"]
-    # Fields added since read as their defaults: the servers' hosts are not known yet.
+    # Fields added since read as their defaults: hosts and jitter were not known then.
     upgraded = [
-        stored[0] | {"server": server | {"host": ""}, "nearby_hosts": []},
+        stored[0]
+        | {
+            "server": server | {"host": ""},
+            "nearby_hosts": [],
+            "jitter_ms": None,
+            "download_latency_ms": None,
+            "upload_latency_ms": None,
+        },
         stored[1],
     ]
     assert [outcome.as_dict() for outcome in history] == upgraded
