@@ -171,7 +171,7 @@ def serve(address: str) -> None:
     sys.path.insert(0, str(ROOT))
     from http.server import ThreadingHTTPServer
 
-    from tests import fake_speedtest
+    from fakes import speedtest as fake_speedtest
 
     # Large writes: the fake must keep up with a gigabit link on a busy machine.
     fake_speedtest.CHUNK = 256 * 1024
