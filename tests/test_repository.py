@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from custom_components.isp_watch.const import UNREADABLE_ISSUES
+from custom_components.isp_watch.outbox import PAUSING_RESULTS
 from custom_components.isp_watch.tweet_sender import ISSUES_BY_RESULT
 from homeassistant.const import Platform, __version__ as ha_version
 from homeassistant.loader import Manifest
@@ -247,6 +248,14 @@ def test_entity_translation_keys() -> None:
             assert key in used.get(platform, set()), f"icon for unknown {key}"
             for value in [icon.get("default"), *icon.get("state", {}).values()]:
                 assert value is None or value.startswith("mdi:")
+
+
+def test_a_paused_queue_names_its_reason_in_words() -> None:
+    """Every reason that pauses the post queue has a text, not a raw value."""
+    reasons = _translation("entity", "sensor", "outbox")["state_attributes"]
+    assert set(reasons["paused_reason"]["state"]) == {
+        result.value for result in PAUSING_RESULTS
+    }
 
 
 def test_exceptions_and_issues_are_translated() -> None:
