@@ -251,7 +251,7 @@ async def test_post_on_contract_deviation(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     tmp_path: Path,
-    speedtest_route: FakeSpeedtest,
+    quick_speedtest_route: FakeSpeedtest,
     fake_x_api: FakeXApi,
     freezer: FrozenDateTimeFactory,
 ) -> None:
@@ -259,9 +259,8 @@ async def test_post_on_contract_deviation(
     hass.config.config_dir = str(tmp_path)
     shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "isp_watch")
     await hass.config.async_set_time_zone("Europe/Berlin")
-    speedtest_route.test_length = 1
     # The fake line gives 40/20 Mbit/s: below the minimum and 90 % of the maximum.
-    speedtest_route.set_rates(download_mbps=40, upload_mbps=20)
+    quick_speedtest_route.set_rates(download_mbps=40, upload_mbps=20)
     entry = make_entry(
         data={"contract_minimum_download": 50.0}, with_x_account=True, polling=False
     )

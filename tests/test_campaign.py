@@ -16,6 +16,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.isp_watch.compliance import (
     Campaign,
@@ -464,6 +468,40 @@ async def test_the_report_of_the_last_campaign(
     )
     assert below_minimum["days_failed"] == 3
     assert below_minimum["tests_below"] == 30
+
+
+@pytest.mark.freeze_time("2026-11-02T11:00:00+00:00")
+async def test_diagnostics_include_the_last_campaign(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A bug report shows the campaign's tests, its phase and its verdict."""
+    entry = make_entry(data=CONTRACT, polling=False)
+    first = date(2026, 11, 2)
+    store_campaign(
+        hass_storage,
+        entry,
+        Campaign(
+            phase=CampaignPhase.CANCELLED,
+            started=berlin(first, time(6)),
+            ended=berlin(first, time(9)),
+            measurements=campaign_days((first, 2)),
+            problem=CampaignProblem.CANCELLED_BY_USER,
+        ),
+    )
+    await setup_entry(hass, entry)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    campaign = diagnostics["campaign"]
+    assert campaign["phase"] == "cancelled"
+    assert campaign["problem"] == "cancelled_by_user"
+    assert [test["started"] for test in campaign["measurements"]] == [
+        "2026-11-02T07:00:00+01:00",
+        "2026-11-02T08:30:00+01:00",
+    ]
+    assert campaign["verdict"] is None
 
 
 async def test_the_report_of_a_campaign_needs_one(hass: HomeAssistant) -> None:
