@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -74,7 +74,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     def campaign_action(
         act: Callable[[IspWatchCoordinator], Awaitable[None]],
-    ) -> Callable[[ServiceCall], Awaitable[None]]:
+    ) -> Callable[[ServiceCall], Coroutine[Any, Any, None]]:
         async def handle(call: ServiceCall) -> None:
             await act(entry_of(call).runtime_data.coordinator)
 
