@@ -26,7 +26,11 @@ from custom_components.isp_watch.compliance import (
     CampaignPhase,
     CampaignProblem,
 )
-from custom_components.isp_watch.const import CONF_MONTHLY_DATA_BUDGET, DOMAIN
+from custom_components.isp_watch.const import (
+    CONF_MONTHLY_DATA_BUDGET,
+    CONF_WATCH_INTERVAL,
+    DOMAIN,
+)
 from fakes.speedtest import FakeSpeedtest
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -199,6 +203,44 @@ async def test_a_campaign_goes_on_after_a_restart(
     assert attributes["next_test"] == "2026-11-02T08:30:00+01:00"
     await _run_next_test(hass, freezer)
     assert _attributes(hass, CAMPAIGN)["tests_per_day"] == {"2026-11-02": 2}
+
+
+async def test_a_campaign_test_counts_as_a_scheduled_test(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    quick_speedtest_route: FakeSpeedtest,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The hourly schedule starts again from a campaign test, and goes on beside it.
+
+    The last test ended at 06:29, so the next regular one was due at 07:29; the
+    campaign's test at 07:00 moves it to 08:00. The regular test is not one of the
+    campaign's.
+    """
+    day = date(2026, 11, 2)
+    freezer.move_to(berlin(day, time(6, 30)))
+    entry = make_entry(data=CONTRACT, options={CONF_WATCH_INTERVAL: 0}, polling=True)
+    store_history(
+        hass_storage,
+        entry.entry_id,
+        [stored_measurement("2026-11-02T05:29:06+00:00", download_mbps=95.0)],
+    )
+    await setup_entry(hass, entry)
+    await _action(hass, "start_campaign", entry)
+
+    def tests_run() -> int:
+        return quick_speedtest_route.count("speedtest-config.php")
+
+    await _run_next_test(hass, freezer)
+    assert tests_run() == 1
+    for moment, expected in ((time(7, 30), 1), (time(8, 0, 1), 2)):
+        freezer.move_to(berlin(day, moment))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert tests_run() == expected
+    attributes = _attributes(hass, CAMPAIGN)
+    assert attributes["tests_per_day"] == {"2026-11-02": 1}
+    assert attributes["next_test"] == "2026-11-02T08:30:00+01:00"
 
 
 async def test_missed_tests_move_a_day_on(
