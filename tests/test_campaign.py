@@ -301,6 +301,51 @@ async def test_a_campaign_that_cannot_finish_says_why(
     assert stored["problem"] == CampaignProblem.WINDOW_EXCEEDED.value
 
 
+async def test_a_machine_that_slept_past_the_window_ends_the_campaign(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    """The timer fires long after its time: the campaign ends instead of testing."""
+    entry = make_entry(data=CONTRACT, polling=False)
+    first = date(2026, 11, 2)
+    store_campaign(
+        hass_storage,
+        entry,
+        Campaign(
+            phase=CampaignPhase.RUNNING,
+            started=berlin(first, time(6)),
+            measurements=campaign_days((first, 10)),
+        ),
+    )
+    freezer.move_to(berlin(first, time(23, 30)))
+    await setup_entry(hass, entry)
+    assert _attributes(hass, CAMPAIGN)["next_test"] == "2026-11-04T07:00:00+01:00"
+
+    freezer.move_to(berlin(date(2026, 11, 14), time(12)))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert hass.states.get(CAMPAIGN).state == "cancelled"
+    assert _attributes(hass, CAMPAIGN)["ended_because"] == "window_exceeded"
+
+
+async def test_a_timer_that_fires_early_runs_no_test(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Before its time a campaign test waits: the rules' gaps hold to the second."""
+    freezer.move_to(berlin(date(2026, 11, 2), time(6)))
+    entry = make_entry(data=CONTRACT, polling=False)
+    await setup_entry(hass, entry)
+    await _action(hass, "start_campaign", entry)
+
+    async_fire_time_changed(hass, fire_all=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    attributes = _attributes(hass, CAMPAIGN)
+    assert attributes["tests_done"] == 0
+    assert attributes["next_test"] == "2026-11-02T07:00:00+01:00"
+    assert hass.states.get("sensor.example_isp_last_test").state == STATE_UNKNOWN
+
+
 async def test_a_failed_test_is_tried_again_within_the_rules(
     hass: HomeAssistant,
     quick_speedtest_route: FakeSpeedtest,
