@@ -101,6 +101,8 @@ async def berlin_time(hass: HomeAssistant) -> None:
     await hass.config.async_set_time_zone("Europe/Berlin")
 
 
+# 30 real tests of about 1.5 s each: on a busy machine more than the usual limit.
+@pytest.mark.timeout(300)
 async def test_a_campaign_runs_end_to_end(
     hass: HomeAssistant,
     quick_speedtest_route: FakeSpeedtest,
