@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 import os
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.isp_watch.compliance import DAY_PLAN, Campaign, Sample
 from custom_components.isp_watch.const import (
     CONF_CONTRACT_MAXIMUM_DOWNLOAD,
     CONF_CONTRACT_MAXIMUM_UPLOAD,
@@ -146,6 +148,44 @@ def store_history(
             ),
         },
     }
+
+
+# Measuring days of a campaign are calendar days where the ruling applies.
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(day: date, wall_clock: time) -> datetime:
+    """A Berlin wall-clock time."""
+    return datetime.combine(day, wall_clock, tzinfo=BERLIN)
+
+
+def campaign_days(
+    *days: tuple[date, int], download: float = 40.0, upload: float = 39.0
+) -> tuple[Sample, ...]:
+    """The first tests of each measuring day, at their planned times."""
+    return tuple(
+        Sample(
+            started=berlin(day, wall_clock),
+            finished=berlin(day, wall_clock) + timedelta(seconds=20),
+            download_mbps=download,
+            upload_mbps=upload,
+        )
+        for day, count in days
+        for wall_clock in DAY_PLAN[:count]
+    )
+
+
+def store_campaign(
+    hass_storage: dict[str, Any],
+    entry: MockConfigEntry,
+    campaign: Campaign,
+    history: list[dict[str, Any]] | None = None,
+) -> None:
+    """Put a campaign, and a history, where the entry finds them when it starts."""
+    store_history(hass_storage, entry.entry_id, history or [])
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.history"]["data"]["campaign"] = (
+        campaign.as_dict()
+    )
 
 
 def child_processes() -> Iterator[tuple[int, str, str, bytes]]:

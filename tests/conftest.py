@@ -13,7 +13,8 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 
-from custom_components.isp_watch import PLATFORMS, x_client
+from custom_components.isp_watch import PLATFORMS, speedtest_client, x_client
+from fakes import quick_runner
 from fakes.speedtest import FakeSpeedtest
 from fakes.x_api import FakeXApi
 from homeassistant.const import Platform
@@ -98,6 +99,20 @@ def speedtest_route(
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     return fake_speedtest
+
+
+@pytest.fixture
+def quick_speedtest_route(
+    speedtest_route: FakeSpeedtest, monkeypatch: pytest.MonkeyPatch
+) -> FakeSpeedtest:
+    """The route to the fake, for tests that run many tests: each takes a second.
+
+    The runner measures each direction only briefly (see fakes/quick_runner.py), and
+    the fake's servers answer latency probes at once.
+    """
+    monkeypatch.setattr(speedtest_client, "RUNNER", quick_runner.PATH)
+    speedtest_route.latency_ms = 1.0
+    return speedtest_route
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 import re
 import shutil
@@ -24,6 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.isp_watch import x_client
+from custom_components.isp_watch.compliance import Campaign, CampaignPhase
 from custom_components.isp_watch.tweet_length import weighted_length
 from fakes.speedtest import FakeSpeedtest
 from fakes.x_api import FakeXApi
@@ -36,7 +37,17 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
-from tests.common import INTERNET, RUN_TEST, SLOW, TWEET, make_entry, setup_entry
+from tests.common import (
+    INTERNET,
+    RUN_TEST,
+    SLOW,
+    TWEET,
+    berlin,
+    campaign_days,
+    make_entry,
+    setup_entry,
+    store_campaign,
+)
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / "isp_watch"
 
@@ -236,6 +247,60 @@ async def test_post_on_start(
     )
 
 
+async def test_post_on_contract_deviation(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    tmp_path: Path,
+    quick_speedtest_route: FakeSpeedtest,
+    fake_x_api: FakeXApi,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The campaign's last test finds a deviation: one post citing the numbers."""
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "isp_watch")
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    # The fake line gives 40/20 Mbit/s: below the minimum and 90 % of the maximum.
+    quick_speedtest_route.set_rates(download_mbps=40, upload_mbps=20)
+    entry = make_entry(
+        data={"contract_minimum_download": 50.0}, with_x_account=True, polling=False
+    )
+    days = (date(2026, 11, 2), date(2026, 11, 4), date(2026, 11, 6))
+    store_campaign(
+        hass_storage,
+        entry,
+        Campaign(
+            phase=CampaignPhase.RUNNING,
+            started=berlin(days[0], time(6)),
+            measurements=campaign_days(
+                (days[0], 10), (days[1], 10), (days[2], 9), upload=20.0
+            ),
+        ),
+    )
+    freezer.move_to(berlin(days[2], time(22, 50)))
+    await setup_entry(hass, entry)
+    deviation = "binary_sensor.example_isp_contract_deviation"
+    await _automation(
+        hass,
+        "post_on_contract_deviation.yaml",
+        {"deviation_sensor": deviation, "tweet_entity": TWEET},
+    )
+
+    last_test = berlin(days[2], time(23))
+    freezer.move_to(last_test)
+    async_fire_time_changed(hass, last_test)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert hass.states.get(deviation).state == "on"
+    expected = (
+        "@ExampleISPHelp Automated measurement campaign, 30 speed tests on 3 days "
+        "from 02 Nov 07:00 to 06 Nov 23:00: download below the 50 Mbit/s minimum on "
+        "3 of 3 days; download never reached 90 Mbit/s (90 % of the maximum) on 3 of "
+        "3 days; and 1 more."
+    )
+    assert fake_x_api.posts == [expected]
+    assert weighted_length(fake_x_api.posts[0]) <= 280
+
+
 @pytest.mark.parametrize(
     "path", sorted(BLUEPRINTS.glob("*.yaml")), ids=lambda p: p.name
 )
@@ -278,9 +343,6 @@ async def test_shutdown_post_leaves_before_home_assistant_has_stopped(
     assert len(x_api.posts) == 1
 
 
-# Home Assistant is stopped here, not unloaded, as at a real shutdown: the next
-# month's timer of the compliance sensors stays scheduled until the process ends.
-@pytest.mark.parametrize("expected_lingering_timers", [True])
 async def test_shutdown_post_waits_on_disk_when_x_is_unreachable(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],

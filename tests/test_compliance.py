@@ -27,6 +27,7 @@ from custom_components.isp_watch.compliance import (
     Criterion,
     CriterionVerdict,
     Sample,
+    campaign_data_estimate,
     campaign_progress,
     campaign_verdict,
     cancel_campaign,
@@ -820,6 +821,20 @@ def test_a_running_campaign_has_no_verdict() -> None:
     campaign = running(*day_of_tests(date(2026, 6, 1)))
 
     assert campaign_verdict(campaign, CONTRACT, BERLIN) is None
+
+
+def test_a_complete_campaign_without_its_days_has_no_verdict() -> None:
+    """A damaged store can claim a campaign complete that holds one day."""
+    campaign = replace(
+        running(*day_of_tests(date(2026, 6, 1))), phase=CampaignPhase.COMPLETE
+    )
+
+    assert campaign_verdict(campaign, CONTRACT, BERLIN) is None
+
+
+def test_a_campaign_is_estimated_from_recent_tests_or_the_fallback() -> None:
+    assert campaign_data_estimate([10, 20], fallback=1_000) == 450
+    assert campaign_data_estimate([], fallback=1_000) == 30_000
 
 
 def test_stored_times_are_utc() -> None:

@@ -1,4 +1,4 @@
-"""Binary sensors: is the line slow, and is it up at all."""
+"""Binary sensors: is the line slow, is it up at all, does it keep to the contract."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .compliance import CampaignVerdict, CriterionVerdict
 from .connectivity import Episode
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
 from .evaluation import Metric, Outage
+from .models import Direction
 
 PARALLEL_UPDATES = 0
 
@@ -145,9 +147,11 @@ async def async_setup_entry(
 ) -> None:
     """Add the binary sensors of a watched connection."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
+    entities: list[BinarySensorEntity] = [
         IspWatchBinarySensor(coordinator, description) for description in BINARY_SENSORS
-    )
+    ]
+    entities.append(ContractDeviationSensor(coordinator, CONTRACT_DEVIATION))
+    async_add_entities(entities)
 
 
 class IspWatchBinarySensor(IspWatchEntity, BinarySensorEntity):
@@ -166,3 +170,63 @@ class IspWatchBinarySensor(IspWatchEntity, BinarySensorEntity):
     def extra_state_attributes(self) -> Mapping[str, Any]:
         """The evidence behind the judgement, for messages and automations."""
         return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+CONTRACT_DEVIATION = BinarySensorEntityDescription(
+    key="contract_deviation",
+    translation_key="contract_deviation",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
+def _criterion_attributes(verdict: CriterionVerdict) -> dict[str, Any]:
+    """One criterion's finding and the numbers a message can cite."""
+    return {
+        "deviation": verdict.deviation,
+        "contract_speed": verdict.contract_mbps,
+        "limit": round(verdict.limit_mbps, 2),
+        "tests": verdict.tests,
+        "tests_below": verdict.tests_below,
+        "tests_reaching": verdict.tests - verdict.tests_below,
+        "days": verdict.days,
+        "days_failed": verdict.days_failed,
+    }
+
+
+def _verdict_attributes(verdict: CampaignVerdict) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "first_test": verdict.first_test.isoformat(),
+        "last_test": verdict.last_test.isoformat(),
+        "tests": max((item.tests for item in verdict.criteria), default=0),
+        "days": max((item.days for item in verdict.criteria), default=0),
+    }
+    for direction in Direction:
+        attributes[f"{direction.value}_deviation"] = verdict.deviates(direction)
+        attributes[direction.value] = {
+            item.criterion.value: _criterion_attributes(item)
+            for item in verdict.criteria
+            if item.direction is direction
+        }
+    return attributes
+
+
+class ContractDeviationSensor(IspWatchEntity, BinarySensorEntity):
+    """Whether the last complete campaign found the line below its contract.
+
+    Unknown until a campaign completes. Starting the next campaign makes it unknown
+    again: a verdict belongs to one campaign.
+    """
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """On when any criterion finds a deviation in either direction."""
+        verdict = self.coordinator.campaign_verdict()
+        return None if verdict is None else verdict.deviation
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """Per direction and criterion: the finding and the numbers behind it."""
+        verdict = self.coordinator.campaign_verdict()
+        return {} if verdict is None else _verdict_attributes(verdict)

@@ -1,18 +1,46 @@
-"""Button to run a speed test now."""
+"""Buttons: run a speed test now, start or cancel a measurement campaign."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .coordinator import IspWatchCoordinator
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
 
 # The coordinator serialises tests itself and lets a second press share a running one.
 PARALLEL_UPDATES = 0
 
-RUN_TEST = ButtonEntityDescription(key="run_test", translation_key="run_test")
+
+@dataclass(frozen=True, kw_only=True)
+class IspWatchButtonDescription(ButtonEntityDescription):
+    """What a button asks the coordinator to do."""
+
+    press_fn: Callable[[IspWatchCoordinator], Awaitable[object]]
+
+
+BUTTONS: tuple[IspWatchButtonDescription, ...] = (
+    IspWatchButtonDescription(
+        key="run_test",
+        translation_key="run_test",
+        press_fn=lambda coordinator: coordinator.async_run_test_now(),
+    ),
+    IspWatchButtonDescription(
+        key="start_campaign",
+        translation_key="start_campaign",
+        press_fn=lambda coordinator: coordinator.async_start_campaign(),
+    ),
+    IspWatchButtonDescription(
+        key="cancel_campaign",
+        translation_key="cancel_campaign",
+        press_fn=lambda coordinator: coordinator.async_cancel_campaign(),
+    ),
+)
 
 
 async def async_setup_entry(
@@ -20,13 +48,18 @@ async def async_setup_entry(
     entry: IspWatchConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the run-test button."""
-    async_add_entities([RunTestButton(entry.runtime_data.coordinator, RUN_TEST)])
+    """Add the buttons of a watched connection."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(
+        IspWatchButton(coordinator, description) for description in BUTTONS
+    )
 
 
-class RunTestButton(IspWatchEntity, ButtonEntity):
-    """Runs a speed test when pressed; a test already running is shared."""
+class IspWatchButton(IspWatchEntity, ButtonEntity):
+    """Asks the coordinator to act; what cannot be done is told to the caller."""
+
+    entity_description: IspWatchButtonDescription
 
     async def async_press(self) -> None:
-        """Run the test and report a failure to the caller."""
-        await self.coordinator.async_run_test_now()
+        """Do what the button says; a refusal or a failed test is raised."""
+        await self.entity_description.press_fn(self.coordinator)

@@ -321,6 +321,8 @@ class CampaignProblem(StrEnum):
     CANCELLED_BY_USER = "cancelled_by_user"
     # Missed tests pushed the remaining measuring days past the 14-day window.
     WINDOW_EXCEEDED = "window_exceeded"
+    # The monthly data budget was used up while campaign tests were due.
+    DATA_BUDGET_EXCEEDED = "data_budget_exceeded"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -410,6 +412,18 @@ class CampaignProgress:
     next_test: datetime | None
     planned: tuple[datetime, ...]
     problem: CampaignProblem | None
+
+
+def campaign_data_estimate(recent_test_bytes: Sequence[int], fallback: int) -> int:
+    """The data a whole campaign's tests will use, in bytes.
+
+    Args:
+        recent_test_bytes: What each of the latest valid tests received and sent.
+        fallback: What one test is taken to use while there is none to go by.
+    """
+    if not recent_test_bytes:
+        return CAMPAIGN_TESTS * fallback
+    return math.ceil(CAMPAIGN_TESTS * sum(recent_test_bytes) / len(recent_test_bytes))
 
 
 def plan_campaign(start: datetime, tz: tzinfo) -> tuple[datetime, ...]:
@@ -619,10 +633,16 @@ class CampaignVerdict(Stored):
 def campaign_verdict(
     campaign: Campaign, contract: Contract, tz: tzinfo
 ) -> CampaignVerdict | None:
-    """Judge a completed campaign; None while it is not complete."""
+    """Judge a completed campaign; None while it is not complete.
+
+    A campaign stored as complete without its measuring days (a damaged file) has no
+    verdict either.
+    """
     if campaign.phase is not CampaignPhase.COMPLETE:
         return None
     days = [tests for _, tests in _complete_days(campaign.measurements, tz)]
+    if len(days) != CAMPAIGN_DAYS:
+        return None
     criteria: list[CriterionVerdict] = []
     for direction in Direction:
         speeds = contract.speeds(direction)

@@ -191,6 +191,13 @@ LEGACY_PLAN_KEYS: Final[Mapping[str, str]] = MappingProxyType(
 # speeds into the user's own minimums.
 CONF_USE_CONTRACT_MINIMUM: Final = "use_contract_minimum"
 
+# --- The measurement campaign ---------------------------------------------------------
+# Its data is estimated from the average of this many recent valid tests; before there
+# is one, from a test of a fast line (about 10 s each way at 100 Mbit/s down and 40
+# up), so that an unknown cost is not taken for a small one.
+CAMPAIGN_ESTIMATE_TESTS: Final = 10
+CAMPAIGN_FALLBACK_TEST_BYTES: Final = 200_000_000
+
 # ---------------------------------------------------------------------------------
 # The connectivity watch between tests, and the shutdown post.
 # Save the watch's state at most this often while the line's state holds; a change is

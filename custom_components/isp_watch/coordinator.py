@@ -9,15 +9,32 @@ from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING, Any, override
 
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .compliance import MonthlyCompliance, Sample, monthly_compliance
+from .compliance import (
+    Campaign,
+    CampaignPhase,
+    CampaignProblem,
+    CampaignProgress,
+    CampaignVerdict,
+    Contract,
+    MonthlyCompliance,
+    Sample,
+    campaign_data_estimate,
+    campaign_progress,
+    campaign_verdict,
+    cancel_campaign,
+    monthly_compliance,
+    next_month_start,
+    record_test,
+    start_campaign,
+)
 from .connectivity import (
     ConnectivityProbe,
     Episode,
@@ -31,6 +48,8 @@ from .connectivity import (
 )
 from .const import (
     BYTES_PER_GB,
+    CAMPAIGN_ESTIMATE_TESTS,
+    CAMPAIGN_FALLBACK_TEST_BYTES,
     DOMAIN,
     HISTORY_MIN_AGE,
     HISTORY_MIN_COUNT,
@@ -141,6 +160,24 @@ def compliance_sample(outcome: TestOutcome) -> Sample | None:
     return None
 
 
+def campaign_sample(outcome: TestOutcome) -> Sample:
+    """A campaign test as the campaign judges it.
+
+    Every test the campaign ran is an attempt, so the next one keeps its distance; only
+    a valid measurement counts as one of the 30.
+    """
+    sample = compliance_sample(outcome)
+    if sample is not None:
+        return sample
+    return Sample(
+        started=outcome.started,
+        finished=outcome.finished,
+        download_mbps=0.0,
+        upload_mbps=0.0,
+        counted=False,
+    )
+
+
 class SpeedTestFailedError(HomeAssistantError):
     """A speed test asked for by the user did not produce a measurement."""
 
@@ -180,6 +217,10 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._probe: ConnectivityProbe | None = None
         self._watch_round: asyncio.Task[None] | None = None
         self._round_displaced = False
+        self.campaign = Campaign()
+        self._campaign_test = False
+        self._campaign_timer: CALLBACK_TYPE | None = None
+        self._month_timer: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
         """Restore the history, so the entities show the last results at once.
@@ -204,16 +245,21 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                     item.bytes_received + item.bytes_sent for item in self.history
                 )
             self._restore_watch(stored)
+            self._restore_campaign(stored)
         await async_keep_unreadable(
             self.hass, self.config_entry, HISTORY_STORE, unreadable
         )
         self._follow_test_servers()
+        if self._end_campaign_that_cannot_finish(dt_util.utcnow()):
+            await self._store.async_save(self._stored())
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback
     def async_start_schedule(self, _hass: HomeAssistant) -> None:
         """Start the test schedule; called once Home Assistant has started."""
         now = dt_util.utcnow()
+        self._track_month_end()
+        self._arm_campaign_timer(now + STARTUP_DELAY)
         check = next_check(
             self.data.line,
             self.history,
@@ -263,25 +309,40 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             self._operation.cancel()
         if self._watch_round is not None:
             self._watch_round.cancel()
+        for timer in (self._campaign_timer, self._month_timer):
+            if timer is not None:
+                timer()
+        self._campaign_timer = self._month_timer = None
         await super().async_shutdown()
 
     @override
     async def _async_update_data(self) -> LineSnapshot:
         """Run the check that is due and judge the line again."""
         user_requested, self._user_requested = self._user_requested, False
+        # A campaign test is a scheduled test at the campaign's time: it probes first
+        # during an outage and respects the data budget like any other.
+        campaign_test, self._campaign_test = self._campaign_test, False
         self._check_done = asyncio.Event()
         try:
             now = dt_util.utcnow()
             previous = self.data.line if self.data else None
             if not user_requested and self._over_data_budget(now):
+                if campaign_test:
+                    self.campaign = cancel_campaign(
+                        self.campaign, now, CampaignProblem.DATA_BUDGET_EXCEEDED
+                    )
+                    await self._store.async_save(self._stored())
                 return self._snapshot(now)
             if previous and previous.outage and not user_requested:
                 failure = await self._exclusive(self.client.probe)
                 if failure is not None:
-                    await self._record(failure)
+                    await self._record(failure, campaign_test=campaign_test)
                     return self._snapshot(dt_util.utcnow())
                 _LOGGER.debug("The connection answers again: running a full test")
-            await self._record(await self._exclusive(self.client.run_test))
+            await self._record(
+                await self._exclusive(self.client.run_test),
+                campaign_test=campaign_test,
+            )
             return self._snapshot(dt_util.utcnow())
         finally:
             self._check_done.set()
@@ -306,9 +367,18 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 self._operation = None
                 self._resume_watch()
 
-    async def _record(self, outcome: TestOutcome) -> None:
-        """Keep the outcome and persist it before anyone acts on it."""
+    async def _record(self, outcome: TestOutcome, *, campaign_test: bool) -> None:
+        """Keep the outcome and persist it before anyone acts on it.
+
+        A campaign test is kept in the campaign too, in the same save, so a restart
+        never finds a test in one and not in the other.
+        """
         now = outcome.finished
+        if campaign_test:
+            self.campaign = record_test(
+                self.campaign, campaign_sample(outcome), dt_util.get_default_time_zone()
+            )
+            self._end_campaign_that_cannot_finish(now)
         # Keep the whole month too, so the monthly data budget (a UTC month) and the
         # monthly compliance (a local month) see every test.
         month_start = min(start_of_month(now), start_of_month(dt_util.as_local(now)))
@@ -360,6 +430,182 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             now,
             dt_util.get_default_time_zone(),
         )
+
+    @callback
+    def _track_month_end(self) -> None:
+        """Show the new month's figures at local midnight on the first, test or not."""
+        self._month_timer = self._call_at(
+            next_month_start(dt_util.utcnow(), dt_util.get_default_time_zone()),
+            self._on_month_end,
+            "month end",
+        )
+
+    @callback
+    def _on_month_end(self) -> None:
+        self._track_month_end()
+        self.async_update_listeners()
+
+    @callback
+    def _call_at(
+        self, moment: datetime, action: Callable[[], None], name: str
+    ) -> CALLBACK_TYPE:
+        """Run `action` at `moment`, or soon after.
+
+        Like the schedule's own timer, Home Assistant's stop cancels it: a stop is not
+        an unload, and a timer must not outlive it.
+        """
+        loop = self.hass.loop
+        delay = max((moment - dt_util.utcnow()).total_seconds(), 0.0)
+        job = HassJob(
+            action,
+            f"{DOMAIN} {name} {self.config_entry.title}",
+            cancel_on_shutdown=True,
+        )
+        return loop.call_at(
+            loop.time() + delay, self.hass.async_run_hass_job, job
+        ).cancel
+
+    # -- the measurement campaign ----------------------------------------------------
+    # Its tests are the coordinator's own refreshes at the times the campaign plans: a
+    # campaign test is a scheduled test, so the regular schedule starts again from it.
+
+    def campaign_progress(self, now: datetime) -> CampaignProgress:
+        """Where the campaign stands, and its next tests, in Home Assistant's zone."""
+        return campaign_progress(self.campaign, now, dt_util.get_default_time_zone())
+
+    def campaign_verdict(self) -> CampaignVerdict | None:
+        """The completed campaign judged against the contract; None before."""
+        return campaign_verdict(
+            self.campaign, self.settings.contract, dt_util.get_default_time_zone()
+        )
+
+    def campaign_summary(self) -> dict[str, Any] | None:
+        """The last campaign with its verdict, JSON-safe; None before the first."""
+        if self.campaign.phase is CampaignPhase.IDLE:
+            return None
+        verdict = self.campaign_verdict()
+        return self.campaign.as_dict() | {
+            "verdict": verdict.as_dict() if verdict is not None else None
+        }
+
+    def campaign_data_estimate(self) -> int:
+        """The bytes a campaign's 30 tests are expected to use on this line."""
+        recent = [
+            item.bytes_received + item.bytes_sent
+            for item in self.history
+            if isinstance(item, Measurement)
+        ][-CAMPAIGN_ESTIMATE_TESTS:]
+        return campaign_data_estimate(recent, CAMPAIGN_FALLBACK_TEST_BYTES)
+
+    async def async_start_campaign(self) -> None:
+        """Start a measurement campaign; nothing changes when it cannot start.
+
+        Raises:
+            ServiceValidationError: A campaign is running, the contract states no
+                speed to judge by, or the campaign would use more data than is left
+                of this month's budget.
+        """
+        if self.campaign.phase is CampaignPhase.RUNNING:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="campaign_running"
+            )
+        if self.settings.contract == Contract():
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="campaign_without_contract"
+            )
+        now = dt_util.utcnow()
+        if budget := self.settings.monthly_budget_bytes:
+            estimate = self.campaign_data_estimate()
+            left = max(budget - data_used_since(self.history, start_of_month(now)), 0)
+            if estimate > left:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="campaign_over_budget",
+                    translation_placeholders={
+                        "estimate": f"{estimate / BYTES_PER_GB:.1f}",
+                        "left": f"{left / BYTES_PER_GB:.1f}",
+                        "budget": f"{budget / BYTES_PER_GB:.1f}",
+                    },
+                )
+        self.campaign = start_campaign(self.campaign, now)
+        await self._store.async_save(self._stored())
+        _LOGGER.info("Measurement campaign of %s started", self.config_entry.title)
+        self._arm_campaign_timer(now)
+        self.async_update_listeners()
+
+    async def async_cancel_campaign(self) -> None:
+        """Cancel the running campaign; its tests stay in the history.
+
+        Raises:
+            ServiceValidationError: No campaign is running.
+        """
+        if self.campaign.phase is not CampaignPhase.RUNNING:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="campaign_not_running"
+            )
+        self.campaign = cancel_campaign(self.campaign, dt_util.utcnow())
+        await self._store.async_save(self._stored())
+        self._cancel_campaign_timer()
+        self.async_update_listeners()
+
+    def _end_campaign_that_cannot_finish(self, now: datetime) -> bool:
+        """End a running campaign the rules no longer let finish; whether it ended."""
+        problem = self.campaign_progress(now).problem
+        if problem is None:
+            return False
+        _LOGGER.warning(
+            "The measurement campaign of %s cannot finish (%s); it ended",
+            self.config_entry.title,
+            problem.value,
+        )
+        self.campaign = cancel_campaign(self.campaign, now, problem)
+        return True
+
+    @callback
+    def _arm_campaign_timer(self, not_before: datetime) -> None:
+        """Set the timer for the campaign's next test, if one is due at all."""
+        self._cancel_campaign_timer()
+        if self._shutdown_requested:
+            return
+        next_test = self.campaign_progress(dt_util.utcnow()).next_test
+        if next_test is not None:
+            self._campaign_timer = self._call_at(
+                max(next_test, not_before), self._on_campaign_slot, "campaign test"
+            )
+
+    @callback
+    def _cancel_campaign_timer(self) -> None:
+        if self._campaign_timer is not None:
+            self._campaign_timer()
+            self._campaign_timer = None
+
+    @callback
+    def _on_campaign_slot(self) -> None:
+        self._campaign_timer = None
+        self.config_entry.async_create_task(
+            self.hass,
+            self._run_campaign_test(),
+            f"{DOMAIN} campaign test {self.config_entry.title}",
+        )
+
+    async def _run_campaign_test(self) -> None:
+        """Run the campaign's test that is due; plan the next one whatever happens."""
+        now = dt_util.utcnow()
+        if self._end_campaign_that_cannot_finish(now):
+            await self._store.async_save(self._stored())
+            self.async_update_listeners()
+            return
+        next_test = self.campaign_progress(now).next_test
+        if next_test is None:
+            return
+        try:
+            # A timer may fire a moment early; the rules' gaps are kept to the second.
+            if next_test <= now:
+                self._campaign_test = True
+                await self.async_refresh()
+        finally:
+            self._campaign_test = False
+            self._arm_campaign_timer(dt_util.utcnow())
 
     def _over_data_budget(self, now: datetime) -> bool:
         budget = self.settings.monthly_budget_bytes
@@ -418,7 +664,21 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             "total_bytes": self._total_bytes,
             "watch": self.watch_state.as_dict(),
             "episodes": [episode.as_dict() for episode in self.episodes],
+            "campaign": self.campaign.as_dict(),
         }
+
+    def _restore_campaign(self, stored: dict[str, Any]) -> None:
+        """Read the campaign back, so it goes on after a restart.
+
+        A damaged record ends only the campaign, never the history: it reads as no
+        campaign, and the user can start one again.
+        """
+        if (campaign := stored.get("campaign")) is None:
+            return
+        try:
+            self.campaign = Campaign.from_dict(campaign)
+        except ValueError:
+            _LOGGER.warning("The stored measurement campaign was unreadable; it ended")
 
     def _restore_watch(self, stored: dict[str, Any]) -> None:
         """Read the watch back, so an outage across a restart keeps its start.

@@ -20,17 +20,11 @@ from homeassistant.const import (
     UnitOfInformation,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .compliance import (
-    ContractField,
-    ContractSpeeds,
-    MonthlyCompliance,
-    next_month_start,
-)
+from .compliance import CampaignPhase, ContractField, ContractSpeeds, MonthlyCompliance
 from .coordinator import LineSnapshot
 from .data import IspWatchConfigEntry
 from .entity import IspWatchEntity
@@ -210,6 +204,7 @@ async def async_setup_entry(
     entities.extend(
         ComplianceSensor(coordinator, description) for description in COMPLIANCE_SENSORS
     )
+    entities.append(CampaignSensor(coordinator, CAMPAIGN))
     if (sender := entry.runtime_data.sender) is not None:
         entities.append(OutboxSensor(sender, OUTBOX))
     async_add_entities(entities)
@@ -373,32 +368,12 @@ COMPLIANCE_SENSORS: tuple[ComplianceSensorDescription, ...] = (
 class ComplianceSensor(IspWatchEntity, SensorEntity):
     """How this calendar month's tests kept to one of the contract's speeds.
 
-    Replayed from the stored history at every update, so it survives restarts; a
-    timer at local midnight on the first starts the new month even without a test.
+    Replayed from the stored history at every update, so it survives restarts; the
+    coordinator updates it at local midnight on the first, so a new month starts even
+    without a test.
     """
 
     entity_description: ComplianceSensorDescription
-
-    @override
-    async def async_added_to_hass(self) -> None:
-        """Follow the coordinator, and the month's end."""
-        await super().async_added_to_hass()
-        self._track_month_end()
-
-    @callback
-    def _track_month_end(self) -> None:
-        @callback
-        def month_ended(_now: datetime) -> None:
-            self._track_month_end()
-            self.async_write_ha_state()
-
-        self.async_on_remove(
-            async_track_point_in_utc_time(
-                self.hass,
-                month_ended,
-                next_month_start(dt_util.utcnow(), dt_util.get_default_time_zone()),
-            )
-        )
 
     @property
     def _contract_speed(self) -> float | None:
@@ -445,3 +420,53 @@ class ComplianceSensor(IspWatchEntity, SensorEntity):
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+CAMPAIGN = SensorEntityDescription(
+    key="campaign",
+    translation_key="campaign",
+    device_class=SensorDeviceClass.ENUM,
+    options=[phase.value for phase in CampaignPhase],
+)
+VERDICT_DEVIATION = "deviation"
+VERDICT_NO_DEVIATION = "no_deviation"
+
+
+class CampaignSensor(IspWatchEntity, SensorEntity):
+    """Where the measurement campaign stands, its days, its next test, its verdict."""
+
+    @property
+    @override
+    def native_value(self) -> str:
+        """Idle, running, complete or cancelled."""
+        return self.coordinator.campaign.phase.value
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Tests per measuring day, the days planned, the next test, the outcome.
+
+        While running, a day that can no longer get its 10 tests is left out: it
+        will be measured again on a later day.
+        """
+        coordinator = self.coordinator
+        campaign = coordinator.campaign
+        progress = coordinator.campaign_progress(dt_util.utcnow())
+        done = dict(progress.tests_per_day)
+        planned_days = {moment.date() for moment in progress.planned}
+        verdict = coordinator.campaign_verdict()
+        outcome = None
+        if verdict is not None:
+            outcome = VERDICT_DEVIATION if verdict.deviation else VERDICT_NO_DEVIATION
+        return {
+            "started": _iso(campaign.started),
+            "ended": _iso(campaign.ended),
+            "tests_done": sum(done.values()),
+            "tests_per_day": {day.isoformat(): count for day, count in done.items()},
+            "measuring_days": [
+                day.isoformat() for day in sorted(done.keys() | planned_days)
+            ],
+            "next_test": _iso(progress.next_test),
+            "verdict": outcome,
+            "ended_because": campaign.problem.value if campaign.problem else None,
+        }

@@ -1,7 +1,8 @@
-"""Actions of ISP Watch: a report of the contract and the tests, to hand to the ISP."""
+"""Actions of ISP Watch: a report to hand to the ISP, and the measurement campaign."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -23,40 +24,61 @@ from homeassistant.util import dt as dt_util
 
 from .compliance import MonthlyCompliance
 from .const import CONF_ISP_NAME, DOMAIN
+from .coordinator import IspWatchCoordinator
 from .data import IspWatchConfigEntry
 from .models import Direction, Measurement, TestOutcome
 
 SERVICE_GET_REPORT = "get_report"
+SERVICE_START_CAMPAIGN = "start_campaign"
+SERVICE_CANCEL_CAMPAIGN = "cancel_campaign"
 ATTR_START = "start"
 ATTR_END = "end"
+ATTR_LAST_CAMPAIGN = "last_campaign"
 
 GET_REPORT_SCHEMA = probatio.Schema(
     {
         probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Optional(ATTR_START): cv.datetime,
         probatio.Optional(ATTR_END): cv.datetime,
+        probatio.Optional(ATTR_LAST_CAMPAIGN, default=False): cv.boolean,
     }
 )
+CAMPAIGN_SCHEMA = probatio.Schema({probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions; once for all entries."""
 
-    async def get_report(call: ServiceCall) -> ServiceResponse:
+    def entry_of(call: ServiceCall) -> IspWatchConfigEntry:
         entry: IspWatchConfigEntry = async_get_config_entry(
             hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID]
         )
+        return entry
+
+    async def get_report(call: ServiceCall) -> ServiceResponse:
+        entry = entry_of(call)
         now = dt_util.utcnow()
-        end = _aware(call.data.get(ATTR_END)) or now
-        start = _aware(call.data.get(ATTR_START)) or dt_util.start_of_local_day(
-            dt_util.as_local(end).replace(day=1)
-        )
+        if call.data[ATTR_LAST_CAMPAIGN]:
+            start, end = _campaign_period(call, entry.runtime_data.coordinator, now)
+        else:
+            end = _aware(call.data.get(ATTR_END)) or now
+            start = _aware(call.data.get(ATTR_START)) or dt_util.start_of_local_day(
+                dt_util.as_local(end).replace(day=1)
+            )
         if start > end:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="report_period_reversed"
             )
         return report(entry, start, end, now)
+
+    def campaign_action(
+        act: Callable[[IspWatchCoordinator], Awaitable[None]],
+    ) -> Callable[[ServiceCall], Coroutine[Any, Any, None]]:
+        async def handle(call: ServiceCall) -> None:
+            await act(entry_of(call).runtime_data.coordinator)
+
+        return handle
 
     hass.services.async_register(
         DOMAIN,
@@ -65,12 +87,44 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=GET_REPORT_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_START_CAMPAIGN,
+        campaign_action(IspWatchCoordinator.async_start_campaign),
+        schema=CAMPAIGN_SCHEMA,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CANCEL_CAMPAIGN,
+        campaign_action(IspWatchCoordinator.async_cancel_campaign),
+        schema=CAMPAIGN_SCHEMA,
+    )
+
+
+def _campaign_period(
+    call: ServiceCall, coordinator: IspWatchCoordinator, now: datetime
+) -> tuple[datetime, datetime]:
+    """From the last campaign's start to its end, or to now while it runs.
+
+    Raises:
+        ServiceValidationError: A period was given too, or there was no campaign yet.
+    """
+    if ATTR_START in call.data or ATTR_END in call.data:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="report_campaign_and_period"
+        )
+    campaign = coordinator.campaign
+    if campaign.started is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="report_no_campaign"
+        )
+    return campaign.started, campaign.ended or now
 
 
 def report(
     entry: IspWatchConfigEntry, start: datetime, end: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The contract, every test of the period, and this month's compliance."""
+    """The contract, every test of the period, this month's compliance, the campaign."""
     runtime = entry.runtime_data
     coordinator = runtime.coordinator
     contract = runtime.settings.contract
@@ -96,6 +150,7 @@ def report(
             direction.value: _compliance(coordinator.monthly_compliance(direction, now))
             for direction in Direction
         },
+        "campaign": coordinator.campaign_summary(),
         "note": (
             "Measured by ISP Watch against speedtest.net servers: an indication, not "
             "the regulator's legally valid measurement."
