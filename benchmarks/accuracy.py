@@ -357,6 +357,23 @@ def keep_a_core_busy() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
+def ceiling(link: Link, mbps: int, *, busy: bool = False) -> dict[str, float]:
+    """What raw TCP flows carry over the link, ÷ its rate, per direction."""
+    rates: dict[str, float] = {}
+    for direction in ("download", "upload"):
+        spinner = keep_a_core_busy() if busy else None
+        try:
+            measured = link.in_client(
+                sys.executable, __file__, "--calibrate", direction
+            )
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+        rates[direction] = float(measured.stdout) / (mbps * 1e6)
+    return rates
+
+
 def one_test(
     link: Link,
     client: str,
@@ -449,14 +466,20 @@ def busy_row(
     link_name: str,
     mbps: int,
     client: str,
-    quiet: list[dict[str, Any]],
-    busy: list[dict[str, Any]],
+    outcomes: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    ceilings: tuple[dict[str, float], dict[str, float]],
 ) -> str:
-    """One row of the table with one core kept busy, beside the quiet figures."""
+    """One row of the table with one core kept busy, beside the quiet figures.
+
+    The raw TCP ceiling is shown for both: on a small machine a busy core slows the
+    link itself (the delay line and the fake server share the cores), not only the
+    client.
+    """
+    quiet, busy = outcomes
     quiet_good, busy_good = succeeded(quiet), succeeded(busy)
     runs = f"{len(quiet_good)}/{len(quiet)}, {len(busy_good)}/{len(busy)}"
     if not quiet_good or not busy_good:
-        return f"| {link_name} | {client} | failed | | | | | {runs} |"
+        return f"| {link_name} | {client} | failed | | | | | | {runs} |"
     figures = {
         (condition, key): middle(good, key) / mbps
         for condition, good in (("quiet", quiet_good), ("busy", busy_good))
@@ -473,6 +496,8 @@ def busy_row(
         f"| {figures['busy', 'download_mbps']:.3f} / "
         f"{figures['busy', 'upload_mbps']:.3f} "
         f"| {change['download_mbps']:+.3f} / {change['upload_mbps']:+.3f} "
+        f"| {ceilings[0]['download']:.3f} / {ceilings[0]['upload']:.3f} → "
+        f"{ceilings[1]['download']:.3f} / {ceilings[1]['upload']:.3f} "
         f"| {middle(quiet_good, 'duration'):.1f} / {middle(busy_good, 'duration'):.1f} "
         f"| {middle(quiet_good, 'cpu'):.1f} / {middle(busy_good, 'cpu'):.1f} "
         f"| {runs} |"
@@ -503,9 +528,9 @@ ACCURACY_HEADER = (
 )
 BUSY_HEADER = (
     "| link Mbit/s / RTT ms | client | quiet down / up ÷ link | one core busy: "
-    "down / up ÷ link | change down / up | duration s quiet / busy | child CPU s "
-    "quiet / busy | runs ok quiet, busy |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "down / up ÷ link | change down / up | raw TCP ceiling down / up, quiet → busy "
+    "| duration s quiet / busy | child CPU s quiet / busy | runs ok quiet, busy |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
 JITTER_HEADER = (
     "| link Mbit/s / RTT ms | true jitter ms (delay variation) | runner's jitter ms "
@@ -529,14 +554,8 @@ def measure_accuracy(
     for mbps, rtt in links:
         link_name = f"{mbps} / {rtt}"
         link.shape(mbps, rtt)
-        ceiling = {
-            direction: float(
-                link.in_client(
-                    sys.executable, __file__, "--calibrate", direction
-                ).stdout
-            )
-            / (mbps * 1e6)
-            for direction in ("download", "upload")
+        ceilings = {
+            condition: ceiling(link, mbps, busy=condition) for condition in conditions
         }
         results: dict[tuple[str, bool], list[dict[str, Any]]] = {
             (client, condition): []
@@ -554,12 +573,12 @@ def measure_accuracy(
                     link_name,
                     mbps,
                     client,
-                    results[client, False],
-                    results[client, True],
+                    (results[client, False], results[client, True]),
+                    (ceilings[False], ceilings[True]),
                 )
             else:
                 row = accuracy_row(
-                    link_name, mbps, client, results[client, False], ceiling
+                    link_name, mbps, client, results[client, False], ceilings[False]
                 )
             rows.append(row)
             print(row, flush=True)
