@@ -14,7 +14,9 @@ The link is built here, with nothing outside the namespaces it creates:
 * the round-trip time comes from a delay line in the client namespace
   (benchmarks/delay_line.c, compiled with gcc at start): the client's routes lead into
   a TUN device, and the delay line moves the packets between it and the veth end after
-  half the round-trip time each way (this kernel has no netem);
+  half the round-trip time each way (this kernel has no netem). It runs at real-time
+  priority (chrt), so that a busy machine slows the clients, not the link: without it,
+  one busy core cut even a good client to 0.63-0.80 of a 1000 Mbit/s link;
 * the fake speedtest.net of the test suite runs in the server namespace, with its
   configuration over TLS through a proxy CONNECT, as in production, and no pacing of
   its own: the link is the bottleneck.
@@ -71,6 +73,10 @@ JITTER_LINKS = [(100, 20)]
 
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
+# The delay line is the link: it runs at real-time priority, so that a busy machine
+# slows the clients, as on a real line, and not the link's own timing.
+CHRT = shutil.which("chrt")
+REAL_TIME = [CHRT, "--fifo", "10"] if CHRT else []
 
 
 def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -155,7 +161,7 @@ class Link:
                       "rate", rate, "burst", str(burst), "latency", "25ms")  # fmt: skip
         self.stop_delay_line()
         self.delay_line = subprocess.Popen(
-            [IP, "netns", "exec", self.client, str(self.delay_line_binary),
+            [*REAL_TIME, IP, "netns", "exec", self.client, str(self.delay_line_binary),
              "tun-c", "veth-c", self.server_mac, str(int(rtt_ms * 1000 / 2)),
              str(int(variation_ms * 1000))],
         )  # fmt: skip
