@@ -4,6 +4,8 @@ Run from the repository root, as root (it builds network namespaces):
 
     .venv/bin/python benchmarks/accuracy.py            # medians of 3 runs
     .venv/bin/python benchmarks/accuracy.py --quick    # one run each
+    .venv/bin/python benchmarks/accuracy.py --busy     # also with one core kept busy
+    .venv/bin/python benchmarks/accuracy.py --jitter 0,5,20   # jitter against the truth
 
 The link is built here, with nothing outside the namespaces it creates:
 
@@ -12,7 +14,9 @@ The link is built here, with nothing outside the namespaces it creates:
 * the round-trip time comes from a delay line in the client namespace
   (benchmarks/delay_line.c, compiled with gcc at start): the client's routes lead into
   a TUN device, and the delay line moves the packets between it and the veth end after
-  half the round-trip time each way (this kernel has no netem);
+  half the round-trip time each way (this kernel has no netem). It runs at real-time
+  priority (chrt), so that a busy machine slows the clients, not the link: without it,
+  one busy core cut even a good client to 0.63-0.80 of a 1000 Mbit/s link;
 * the fake speedtest.net of the test suite runs in the server namespace, with its
   configuration over TLS through a proxy CONNECT, as in production, and no pacing of
   its own: the link is the bottleneck.
@@ -21,12 +25,23 @@ For every rate the ceiling is calibrated first with raw TCP flows (counted at th
 receiver), then the two clients run alternately. The table shows, per direction,
 what each reported divided by the link's rate, the data the whole test moved over the
 link, the test's duration and the CPU time of the child process.
+
+``--busy`` runs every test twice in turn, once as above and once while another process
+keeps one core busy, and shows both figures and their difference: a baseline measured
+in the same run, on the same link, minutes apart.
+
+``--jitter`` gives the delay line a delay variation: every other TCP connection the
+client opens is held that much longer on its way out. Each latency probe is a
+connection of its own, so consecutive probes differ by exactly the variation, which is
+the true jitter; the table shows the runner's jitter beside it (speedtest-cli reports
+none). Its default link is 100 Mbit/s at 20 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 import resource
@@ -53,9 +68,15 @@ CALIBRATION_SECONDS = 5.0
 CALIBRATION_SKIP = 2.0
 # Rates (Mbit/s) and round-trip times (ms) the issue asks for.
 LINKS = [(10, 20), (50, 20), (100, 20), (300, 20), (1000, 20), (1000, 50)]
+# Jitter is measured before the transfers: the rate matters little.
+JITTER_LINKS = [(100, 20)]
 
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
+# The delay line is the link: it runs at real-time priority, so that a busy machine
+# slows the clients, as on a real line, and not the link's own timing.
+CHRT = shutil.which("chrt")
+REAL_TIME = [CHRT, "--fifo", "10"] if CHRT else []
 
 
 def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -122,8 +143,12 @@ class Link:
         shown = json.loads(namespace("ip", "-j", "link", "show", device).stdout)
         return str(shown[0]["address"])
 
-    def shape(self, mbps: int, rtt_ms: float) -> None:
-        """Set both directions to `mbps` and the round trip to `rtt_ms`."""
+    def shape(self, mbps: int, rtt_ms: float, variation_ms: float = 0.0) -> None:
+        """Set both directions to `mbps` and the round trip to `rtt_ms`.
+
+        With a variation, every other new TCP connection's round trip is that much
+        longer.
+        """
         rate_bytes = mbps * 1_000_000 / 8
         # A burst of a millisecond (at least ten packets) and a queue of 25 ms.
         burst = max(15_140, int(rate_bytes / 1000))
@@ -136,8 +161,9 @@ class Link:
                       "rate", rate, "burst", str(burst), "latency", "25ms")  # fmt: skip
         self.stop_delay_line()
         self.delay_line = subprocess.Popen(
-            [IP, "netns", "exec", self.client, str(self.delay_line_binary),
-             "tun-c", "veth-c", self.server_mac, str(int(rtt_ms * 1000 / 2))],
+            [*REAL_TIME, IP, "netns", "exec", self.client, str(self.delay_line_binary),
+             "tun-c", "veth-c", self.server_mac, str(int(rtt_ms * 1000 / 2)),
+             str(int(variation_ms * 1000))],
         )  # fmt: skip
         time.sleep(0.2)
 
@@ -332,8 +358,35 @@ def child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def keep_a_core_busy() -> subprocess.Popen[bytes]:
+    """Another process that spins on one core until it is stopped."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def ceiling(link: Link, mbps: int, *, busy: bool = False) -> dict[str, float]:
+    """What raw TCP flows carry over the link, ÷ its rate, per direction."""
+    rates: dict[str, float] = {}
+    for direction in ("download", "upload"):
+        spinner = keep_a_core_busy() if busy else None
+        try:
+            measured = link.in_client(
+                sys.executable, __file__, "--calibrate", direction
+            )
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+        rates[direction] = float(measured.stdout) / (mbps * 1e6)
+    return rates
+
+
 def one_test(
-    link: Link, client: str, environment: dict[str, str], work: Path
+    link: Link,
+    client: str,
+    environment: dict[str, str],
+    work: Path,
+    *,
+    busy: bool = False,
 ) -> dict[str, Any]:
     """One whole test by `client`; its figures, data, duration and CPU."""
     answer_file = work / "answer.json"
@@ -346,21 +399,29 @@ def one_test(
         command = [sys.executable, "-P", str(RUNNER), arguments]
     else:
         command = [sys.executable, __file__, "--speedtest-cli", str(answer_file)]
-    wire = link.wire_bytes()
-    cpu = child_cpu()
-    started = time.monotonic()
-    done = subprocess.run(
-        [IP, "netns", "exec", link.client, *command],
-        capture_output=True,
-        env=environment,
-        check=False,
-        timeout=300,
-    )
-    duration = time.monotonic() - started
-    cpu = child_cpu() - cpu
-    wire = link.wire_bytes() - wire
+    spinner = keep_a_core_busy() if busy else None
+    try:
+        wire = link.wire_bytes()
+        cpu = child_cpu()
+        started = time.monotonic()
+        done = subprocess.run(
+            [IP, "netns", "exec", link.client, *command],
+            capture_output=True,
+            env=environment,
+            check=False,
+            timeout=300,
+        )
+        duration = time.monotonic() - started
+        # Read before the spinner is waited for: its CPU time is not the client's.
+        cpu = child_cpu() - cpu
+        wire = link.wire_bytes() - wire
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
     if client == "runner":
-        answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        lines = done.stdout.decode().strip().splitlines()
+        answer = json.loads(lines[-1]) if lines else {}
     else:
         answer = json.loads(answer_file.read_text()) if answer_file.exists() else {}
     if "download_mbps" not in answer:
@@ -371,6 +432,187 @@ def one_test(
     return answer | {"wire_bytes": wire, "duration": duration, "cpu": cpu}
 
 
+def middle(outcomes: list[dict[str, Any]], key: str) -> float:
+    """The median of one figure over the outcomes that have it; NaN if none has."""
+    values = [
+        float(outcome[key]) for outcome in outcomes if outcome.get(key) is not None
+    ]
+    return statistics.median(values) if values else math.nan
+
+
+def succeeded(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outcomes that are measurements."""
+    return [outcome for outcome in outcomes if "download_mbps" in outcome]
+
+
+def accuracy_row(
+    link_name: str,
+    mbps: int,
+    client: str,
+    outcomes: list[dict[str, Any]],
+    ceiling: dict[str, float],
+) -> str:
+    """One row of the accuracy table."""
+    good = succeeded(outcomes)
+    if not good:
+        return f"| {link_name} | {client} | failed | | | | | | 0/{len(outcomes)} |"
+    return (
+        f"| {link_name} | {client} "
+        f"| {middle(good, 'download_mbps') / mbps:.3f} "
+        f"| {middle(good, 'upload_mbps') / mbps:.3f} "
+        f"| {ceiling['download']:.3f} / {ceiling['upload']:.3f} "
+        f"| {middle(good, 'wire_bytes') / 1e6:.0f} "
+        f"| {middle(good, 'duration'):.1f} "
+        f"| {middle(good, 'cpu'):.1f} "
+        f"| {len(good)}/{len(outcomes)} |"
+    )
+
+
+def busy_row(
+    link_name: str,
+    mbps: int,
+    client: str,
+    outcomes: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    ceilings: tuple[dict[str, float], dict[str, float]],
+) -> str:
+    """One row of the table with one core kept busy, beside the quiet figures.
+
+    The raw TCP ceiling is shown for both: on a small machine a busy core slows the
+    link itself (the delay line and the fake server share the cores), not only the
+    client.
+    """
+    quiet, busy = outcomes
+    quiet_good, busy_good = succeeded(quiet), succeeded(busy)
+    runs = f"{len(quiet_good)}/{len(quiet)}, {len(busy_good)}/{len(busy)}"
+    if not quiet_good or not busy_good:
+        return f"| {link_name} | {client} | failed | | | | | | {runs} |"
+    figures = {
+        (condition, key): middle(good, key) / mbps
+        for condition, good in (("quiet", quiet_good), ("busy", busy_good))
+        for key in ("download_mbps", "upload_mbps")
+    }
+    change = {
+        key: figures["busy", key] - figures["quiet", key]
+        for key in ("download_mbps", "upload_mbps")
+    }
+    return (
+        f"| {link_name} | {client} "
+        f"| {figures['quiet', 'download_mbps']:.3f} / "
+        f"{figures['quiet', 'upload_mbps']:.3f} "
+        f"| {figures['busy', 'download_mbps']:.3f} / "
+        f"{figures['busy', 'upload_mbps']:.3f} "
+        f"| {change['download_mbps']:+.3f} / {change['upload_mbps']:+.3f} "
+        f"| {ceilings[0]['download']:.3f} / {ceilings[0]['upload']:.3f} → "
+        f"{ceilings[1]['download']:.3f} / {ceilings[1]['upload']:.3f} "
+        f"| {middle(quiet_good, 'duration'):.1f} / {middle(busy_good, 'duration'):.1f} "
+        f"| {middle(quiet_good, 'cpu'):.1f} / {middle(busy_good, 'cpu'):.1f} "
+        f"| {runs} |"
+    )
+
+
+def jitter_row(link_name: str, variation: float, outcomes: list[dict[str, Any]]) -> str:
+    """One row of the jitter table: the runner's jitter beside the truth."""
+    good = [outcome for outcome in outcomes if outcome.get("jitter_ms") is not None]
+    if not good:
+        return f"| {link_name} | {variation:g} | failed | | | | 0/{len(outcomes)} |"
+    errors = [abs(float(outcome["jitter_ms"]) - variation) for outcome in good]
+    return (
+        f"| {link_name} | {variation:g} "
+        f"| {middle(good, 'jitter_ms'):.2f} "
+        f"| {max(errors):.2f} "
+        f"| {middle(good, 'ping_ms'):.1f} "
+        f"| {middle(good, 'download_latency_ms'):.1f} / "
+        f"{middle(good, 'upload_latency_ms'):.1f} "
+        f"| {len(good)}/{len(outcomes)} |"
+    )
+
+
+ACCURACY_HEADER = (
+    "| link Mbit/s / RTT ms | client | down ÷ link | up ÷ link | raw TCP ceiling "
+    "down / up | data per test MB | duration s | child CPU s | runs ok |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+BUSY_HEADER = (
+    "| link Mbit/s / RTT ms | client | quiet down / up ÷ link | one core busy: "
+    "down / up ÷ link | change down / up | raw TCP ceiling down / up, quiet → busy "
+    "| duration s quiet / busy | child CPU s quiet / busy | runs ok quiet, busy |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+JITTER_HEADER = (
+    "| link Mbit/s / RTT ms | true jitter ms (delay variation) | runner's jitter ms "
+    "| largest error ms | ping ms | latency under load ms down / up | runs ok |\n"
+    "|---|---|---|---|---|---|---|"
+)
+
+
+def measure_accuracy(
+    link: Link,
+    links: list[tuple[int, int]],
+    runs: int,
+    environment: dict[str, str],
+    work: Path,
+    *,
+    busy: bool,
+) -> list[str]:
+    """Both clients on every link, alternately; with `busy`, each quiet and busy."""
+    conditions = (False, True) if busy else (False,)
+    rows: list[str] = []
+    for mbps, rtt in links:
+        link_name = f"{mbps} / {rtt}"
+        link.shape(mbps, rtt)
+        ceilings = {
+            condition: ceiling(link, mbps, busy=condition) for condition in conditions
+        }
+        results: dict[tuple[str, bool], list[dict[str, Any]]] = {
+            (client, condition): []
+            for client in ("runner", "speedtest-cli")
+            for condition in conditions
+        }
+        for _ in range(runs):
+            for (client, condition), outcomes in results.items():
+                outcomes.append(
+                    one_test(link, client, environment, work, busy=condition)
+                )
+        for client in ("runner", "speedtest-cli"):
+            if busy:
+                row = busy_row(
+                    link_name,
+                    mbps,
+                    client,
+                    (results[client, False], results[client, True]),
+                    (ceilings[False], ceilings[True]),
+                )
+            else:
+                row = accuracy_row(
+                    link_name, mbps, client, results[client, False], ceilings[False]
+                )
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
+def measure_jitter(
+    link: Link,
+    links: list[tuple[int, int]],
+    variations: list[float],
+    runs: int,
+    *,
+    environment: dict[str, str],
+    work: Path,
+) -> list[str]:
+    """The runner's jitter on links whose delay varies by a known amount."""
+    rows: list[str] = []
+    for mbps, rtt in links:
+        for variation in variations:
+            link.shape(mbps, rtt, variation)
+            outcomes = [
+                one_test(link, "runner", environment, work) for _ in range(runs)
+            ]
+            rows.append(jitter_row(f"{mbps} / {rtt}", variation, outcomes))
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     """Build the link, measure every rate, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -379,6 +621,15 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per client and link")
     parser.add_argument("--links", help="e.g. 100/20,1000/50 (Mbit/s / ms)")
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="run each test also while another process keeps one core busy",
+    )
+    parser.add_argument(
+        "--jitter",
+        help="delay variations in ms, e.g. 0,5,20: the runner's jitter against them",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--calibrate", help=argparse.SUPPRESS)
     parser.add_argument("--speedtest-cli", help=argparse.SUPPRESS)
@@ -404,7 +655,10 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"accuracy.py needs {tool}")
     runs = 1 if options.quick else options.runs
-    links = LINKS
+    variations = (
+        [float(item) for item in options.jitter.split(",")] if options.jitter else None
+    )
+    links = JITTER_LINKS if variations is not None else LINKS
     if options.links:
         links = [
             (int(rate), int(rtt))
@@ -417,7 +671,6 @@ def main() -> None:
     server = subprocess.Popen(
         serve_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    rows: list[str] = []
     try:
         fake = json.loads(server.stdout.readline()) if server.stdout else {}
         proxy = f"http://{SERVER_ADDRESS}:{fake['port']}"
@@ -432,55 +685,23 @@ def main() -> None:
             "SSL_CERT_FILE": fake["ca_file"],
             "PYTHONPATH": "",
         }
-        for mbps, rtt in links:
-            link.shape(mbps, rtt)
-            ceiling = {
-                direction: float(
-                    link.in_client(
-                        sys.executable, __file__, "--calibrate", direction
-                    ).stdout
-                )
-                / (mbps * 1e6)
-                for direction in ("download", "upload")
-            }
-            results: dict[str, list[dict[str, Any]]] = {
-                "runner": [],
-                "speedtest-cli": [],
-            }
-            for _ in range(runs):
-                for client in ("runner", "speedtest-cli"):
-                    results[client].append(one_test(link, client, environment, work))
-            for client, outcomes in results.items():
-                good = [outcome for outcome in outcomes if "download_mbps" in outcome]
-                if not good:
-                    rows.append(f"| {mbps} / {rtt} | {client} | failed | | | | |")
-                    continue
-
-                def middle(key: str, good: list[dict[str, Any]] = good) -> float:
-                    return statistics.median(float(outcome[key]) for outcome in good)
-
-                rows.append(
-                    f"| {mbps} / {rtt} | {client} "
-                    f"| {middle('download_mbps') / mbps:.3f} "
-                    f"| {middle('upload_mbps') / mbps:.3f} "
-                    f"| {ceiling['download']:.3f} / {ceiling['upload']:.3f} "
-                    f"| {middle('wire_bytes') / 1e6:.0f} "
-                    f"| {middle('duration'):.1f} "
-                    f"| {middle('cpu'):.1f} "
-                    f"| {len(good)}/{len(outcomes)} |"
-                )
-            print(rows[-2], rows[-1], sep="\n", flush=True)
+        if variations is not None:
+            header = JITTER_HEADER
+            rows = measure_jitter(
+                link, links, variations, runs, environment=environment, work=work
+            )
+        else:
+            header = BUSY_HEADER if options.busy else ACCURACY_HEADER
+            rows = measure_accuracy(
+                link, links, runs, environment, work, busy=options.busy
+            )
     finally:
         server.terminate()
         server.wait()
         link.remove()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(
-        "| link Mbit/s / RTT ms | client | down ÷ link | up ÷ link | raw TCP ceiling "
-        "down / up | data per test MB | duration s | child CPU s | runs ok |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(header)
     print("\n".join(rows))
 
 

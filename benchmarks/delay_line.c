@@ -2,12 +2,20 @@
  * A delay line between a TUN device and an Ethernet device, for benchmarks/accuracy.py.
  *
  *   delay_line <tun> <ethernet device> <peer MAC> <one-way delay in microseconds>
+ *              [<delay variation in microseconds>]
  *
  * IP packets the kernel routes into <tun> leave on <ethernet device>, addressed to
  * <peer MAC>, after the delay; IPv4 frames that arrive on <ethernet device> enter the
  * kernel through <tun> after the same delay. Both directions keep their order. The
  * device's own qdisc (tc tbf) still shapes what leaves, and drops when its queue is
  * full, as a real bottleneck does. Runs until killed.
+ *
+ * With a delay variation, every other TCP connection the client opens (counted by its
+ * SYNs) has all its outgoing packets held that much longer. A connection's packets
+ * keep one delay, so none is reordered within its connection and TCP sees a steady
+ * path; and since each latency probe is a connection of its own, taken one after the
+ * other, consecutive probes of one round trip per exchange differ by exactly the
+ * variation: that is the jitter's true value.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,6 +39,9 @@
 #define MAX_PACKET 65600u
 #define HEADER 16u
 #define WRAP 0xffffffffu
+#define TCP 6
+#define SYN 0x02
+#define ACK 0x10
 
 struct ring {
     unsigned char *bytes;
@@ -108,12 +119,28 @@ static uint64_t flush(struct ring *r, int fd, uint64_t now) {
     return 0;
 }
 
+/* Which of the two delays an outgoing IPv4 packet gets: that of its TCP connection,
+ * chosen in turn when the connection's SYN leaves; 0 for everything else. */
+static int delay_class(const unsigned char *packet, ssize_t length) {
+    static unsigned char class_of_port[65536];
+    static unsigned int connections;
+    if (length < 20 || packet[0] >> 4 != 4 || packet[9] != TCP) return 0;
+    size_t header = (size_t)(packet[0] & 15u) * 4u;
+    if ((size_t)length < header + 14u) return 0;
+    unsigned int port = (unsigned int)packet[header] << 8 | packet[header + 1];
+    unsigned char flags = packet[header + 13];
+    if ((flags & SYN) && !(flags & ACK)) class_of_port[port] = (unsigned char)(connections++ & 1u);
+    return class_of_port[port];
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s tun ethernet-device peer-mac one-way-delay-us\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s tun ethernet-device peer-mac one-way-delay-us [variation-us]\n",
+                argv[0]);
         return 2;
     }
     uint64_t delay = strtoull(argv[4], NULL, 10) * 1000u;
+    uint64_t variation = argc == 6 ? strtoull(argv[5], NULL, 10) * 1000u : 0;
     unsigned char frame_header[ETH_HLEN];
     unsigned int mac[6];
     if (sscanf(argv[3], "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6) {
@@ -153,15 +180,18 @@ int main(int argc, char **argv) {
     setsockopt(packet, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof buffer_size);
     setsockopt(packet, SOL_SOCKET, SO_SNDBUF, &buffer_size, sizeof buffer_size);
 
-    struct ring outward = {.bytes = malloc(RING_BYTES)}, inward = {.bytes = malloc(RING_BYTES)};
+    /* One ring per delay, so that a later-due packet never holds back an earlier one. */
+    struct ring outward[2] = {{.bytes = malloc(RING_BYTES)}, {.bytes = malloc(RING_BYTES)}};
+    struct ring inward = {.bytes = malloc(RING_BYTES)};
     static unsigned char buffer[MAX_PACKET];
     struct pollfd fds[2] = {{.fd = tun, .events = POLLIN}, {.fd = packet, .events = POLLIN}};
     for (;;) {
         uint64_t now = now_ns();
-        uint64_t next_out = flush(&outward, packet, now);
-        uint64_t next_in = flush(&inward, tun, now);
-        uint64_t next = next_out && next_in ? (next_out < next_in ? next_out : next_in)
-                                            : (next_out ? next_out : next_in);
+        uint64_t next = 0;
+        uint64_t due[3] = {flush(&outward[0], packet, now), flush(&outward[1], packet, now),
+                           flush(&inward, tun, now)};
+        for (int i = 0; i < 3; i++)
+            if (due[i] && (!next || due[i] < next)) next = due[i];
         struct timespec wait = {1, 0};
         if (next) {
             uint64_t gap = next > now ? next - now : 0;
@@ -173,7 +203,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 256; i++) {
             ssize_t length = read(tun, buffer, sizeof buffer);
             if (length <= 0) break;
-            push(&outward, now + delay, frame_header, ETH_HLEN, buffer, (uint32_t)length);
+            int class = variation ? delay_class(buffer, length) : 0;
+            push(&outward[class], now + delay + (class ? variation : 0), frame_header, ETH_HLEN,
+                 buffer, (uint32_t)length);
         }
         for (int i = 0; i < 256; i++) {
             struct sockaddr_ll from;

@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.isp_watch import x_client
 from custom_components.isp_watch.compliance import Campaign, CampaignPhase
+from custom_components.isp_watch.const import DOMAIN
 from custom_components.isp_watch.tweet_length import weighted_length
 from fakes.speedtest import FakeSpeedtest
 from fakes.x_api import FakeXApi
@@ -141,6 +142,50 @@ async def test_tweet_when_slow(
     # Still slow: no second post for the same episode.
     await _test(hass)
     assert len(x_api.posts) == 1
+
+
+async def test_tweet_when_jitter_and_latency_under_load_are_too_high(
+    hass: HomeAssistant, world: tuple[FakeSpeedtest, FakeXApi]
+) -> None:
+    """Fast enough, but a jumpy ping and a bloated buffer: the post names both."""
+    line, x_api = world
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    hass.config_entries.async_update_entry(
+        entry,
+        options=entry.options | {"max_jitter": 10.0, "max_loaded_latency": 150.0},
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await _automation(
+        hass,
+        "tweet_when_slow.yaml",
+        {
+            "slow_sensor": SLOW,
+            "tweet_entity": TWEET,
+            "stay_slow": {"seconds": 0},
+            **_not_quiet_now(),
+        },
+    )
+    # Every other latency probe 40 ms late: consecutive samples differ by 40 ms.
+    line.latency_pattern_ms = (0.0, 40.0)
+    line.loaded_latency_ms = 250.0
+    for _ in range(3):
+        await _test(hass)
+
+    slow = hass.states.get(SLOW)
+    assert slow.state == "on"
+    assert slow.attributes["violated"] == ["jitter", "loaded_latency"]
+    assert slow.attributes["median_jitter"] == pytest.approx(40, abs=10)
+    assert slow.attributes["median_loaded_latency"] >= 250
+    assert slow.attributes["max_jitter"] == 10.0
+    assert slow.attributes["max_loaded_latency"] == 150.0
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(x_api.posts) == 1
+    post = x_api.posts[0]
+    jitter = round(slow.attributes["median_jitter"])
+    loaded = round(slow.attributes["median_loaded_latency"])
+    assert f" ms ping, {jitter} ms jitter, {loaded} ms under load. Minimum: " in post
+    assert weighted_length(post) <= 280
 
 
 async def test_tweet_when_slow_asks_first(

@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.isp_watch import x_client
 from custom_components.isp_watch.const import DOMAIN, NUMBER_RANGES
+from custom_components.isp_watch.data import IspWatchSettings
 from fakes.loopback import LoopbackServer, QuietHandler
 from fakes.speedtest import SERVER_IDS, FakeSpeedtest
 from fakes.x_api import ACCOUNT_ID, ACCOUNT_USERNAME, TEST_CREDENTIALS, FakeXApi
@@ -53,6 +54,8 @@ DEFAULT_OPTIONS = {
     "min_download": 50.0,
     "min_upload": 10.0,
     "max_ping": 100.0,
+    "max_jitter": 0.0,
+    "max_loaded_latency": 0.0,
     "scan_interval": 60,
     "server_id": "best",
     "evaluation_window": 3,
@@ -82,6 +85,8 @@ LIMITS = {
     "min_download": 40,
     "min_upload": 10,
     "max_ping": 80,
+    "max_jitter": 15,
+    "max_loaded_latency": 150,
     "evaluation_window": 5,
 }
 # The limits section as the form shows it: the contract, the shortcut, the limits.
@@ -885,6 +890,32 @@ async def test_options_with_server_list(
     assert len(setups.mock_calls) == 1
 
 
+async def test_limits_on_jitter_and_latency_under_load(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest
+) -> None:
+    """Off in a new entry; set in the limits section; 0 turns a limit off again."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True)
+    entry.add_to_hass(hass)
+    assert entry.options["max_jitter"] == entry.options["max_loaded_latency"] == 0
+    thresholds = IspWatchSettings.from_entry(entry).thresholds
+    assert thresholds.max_jitter_ms is thresholds.max_loaded_latency_ms is None
+
+    result = await _options(hass, entry, "settings")
+    assert _suggested(result, "max_jitter") == 0
+    _, box = _field(result, "max_loaded_latency")
+    assert (box.config["min"], box.config["unit_of_measurement"]) == (0, "ms")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _settings(limits={"max_jitter": 12.5, "max_loaded_latency": 0}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["max_jitter"] == 12.5
+    thresholds = IspWatchSettings.from_entry(entry).thresholds
+    assert thresholds.max_jitter_ms == 12.5
+    assert thresholds.max_loaded_latency_ms is None
+
+
 def _settings(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The settings form with some fields of some sections changed."""
     return {
@@ -1088,6 +1119,8 @@ async def test_options_bad_input(
         {"posting": {"tweet_daily_cap": 51}},
         {"testing": {"monthly_data_budget": "a lot"}},
         {"limits": {"max_ping": 10_001}},
+        {"limits": {"max_jitter": -1}},
+        {"limits": {"max_loaded_latency": 10_001}},
         {"limits": {"min_upload": 0}},
     ],
 )

@@ -167,6 +167,67 @@ def test_every_limit_counts(bad: dict[str, float], metric: Metric) -> None:
     assert metric in state.evidence.violated
 
 
+DELAY_LIMITS = replace(LIMITS, max_jitter_ms=10.0, max_loaded_latency_ms=100.0)
+
+
+def delays(
+    at: timedelta,
+    jitter: float | None,
+    download_latency: float | None,
+    upload_latency: float | None,
+) -> Measurement:
+    """A test with good speeds and ping, and these delays."""
+    return replace(
+        measured(at),
+        jitter_ms=jitter,
+        download_latency_ms=download_latency,
+        upload_latency_ms=upload_latency,
+    )
+
+
+def test_jitter_and_latency_under_load_count_only_with_a_limit() -> None:
+    history = [delays(HOUR * index, 25.0, 40.0, 300.0) for index in range(3)]
+
+    assert not judge(history).slow
+
+    state = evaluate(history, DELAY_LIMITS, SETTINGS, history[-1].finished)
+    assert state.slow
+    assert state.evidence is not None
+    # Bufferbloat is judged on the worse direction.
+    assert state.evidence.medians[Metric.LOADED_LATENCY] == 300.0
+    assert state.evidence.violated == (Metric.JITTER, Metric.LOADED_LATENCY)
+
+
+def test_tests_without_jitter_or_latency_under_load_are_judged_on_the_rest() -> None:
+    """Tests stored before these were measured neither make nor keep a line slow."""
+    old = [delays(HOUR * index, None, None, None) for index in range(3)]
+    state = evaluate(old, DELAY_LIMITS, SETTINGS, old[-1].finished)
+    assert not state.slow
+    assert state.evidence is not None
+    assert Metric.JITTER not in state.evidence.medians
+
+    # The median of the tests that measured it: the one new test decides.
+    mixed = [*old[1:], delays(3 * HOUR, 4.0, None, 250.0)]
+    state = evaluate(mixed, DELAY_LIMITS, SETTINGS, mixed[-1].finished)
+    assert state.evidence is not None
+    assert state.evidence.medians[Metric.JITTER] == 4.0
+    assert state.evidence.violated == (Metric.LOADED_LATENCY,)
+
+
+def test_a_jitter_episode_ends_once_jitter_clears_the_margin() -> None:
+    slow = [delays(HOUR * index, 30.0, 50.0, 50.0) for index in range(3)]
+    in_band = [delays(HOUR * (3 + index), 9.5, 50.0, 50.0) for index in range(3)]
+    clear = [delays(HOUR * (6 + index), 8.0, 50.0, 50.0) for index in range(3)]
+
+    def slow_at_end(history: list[Measurement]) -> bool:
+        return evaluate(history, DELAY_LIMITS, SETTINGS, history[-1].finished).slow
+
+    assert slow_at_end(slow)
+    # Under the maximum, but not by the 10 % margin: still slow.
+    assert slow_at_end([*slow, *in_band])
+    assert not slow_at_end([*slow, *in_band, *clear])
+
+
 def test_failures_are_not_slow_samples() -> None:
     history: list[TestOutcome] = [*hourly([95, 96, 94])]
     history += [

@@ -62,18 +62,28 @@ def _slow_attributes(snapshot: LineSnapshot) -> Mapping[str, Any]:
     if evidence is None:
         return known
     thresholds = evidence.thresholds
+    medians = evidence.medians
     return known | {
         "violated": [metric.value for metric in evidence.violated],
-        "median_download": round(evidence.medians[Metric.DOWNLOAD], 2),
-        "median_upload": round(evidence.medians[Metric.UPLOAD], 2),
-        "median_ping": round(evidence.medians[Metric.PING], 1),
+        "median_download": round(medians[Metric.DOWNLOAD], 2),
+        "median_upload": round(medians[Metric.UPLOAD], 2),
+        "median_ping": round(medians[Metric.PING], 1),
+        # None: not measured by the tests of the window, or no limit set.
+        "median_jitter": _rounded(medians.get(Metric.JITTER)),
+        "median_loaded_latency": _rounded(medians.get(Metric.LOADED_LATENCY)),
         "min_download": thresholds.min_download_mbps,
         "min_upload": thresholds.min_upload_mbps,
         "max_ping": thresholds.max_ping_ms,
+        "max_jitter": thresholds.max_jitter_ms,
+        "max_loaded_latency": thresholds.max_loaded_latency_ms,
         "tests": evidence.tests,
         "measured_from": evidence.first_test.isoformat(),
         "measured_to": evidence.last_test.isoformat(),
     }
+
+
+def _rounded(delay_ms: float | None) -> float | None:
+    return None if delay_ms is None else round(delay_ms, 1)
 
 
 def _outage_attributes(outage: Outage | None, prefix: str) -> dict[str, Any]:

@@ -53,6 +53,9 @@ X_CREDENTIAL_KEYS: Final = (
 CONF_MIN_DOWNLOAD: Final = "min_download"
 CONF_MIN_UPLOAD: Final = "min_upload"
 CONF_MAX_PING: Final = "max_ping"
+# Delay variation and the delay while the line is full ("bufferbloat"); 0: no limit.
+CONF_MAX_JITTER: Final = "max_jitter"
+CONF_MAX_LOADED_LATENCY: Final = "max_loaded_latency"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_SERVER_ID: Final = "server_id"
 CONF_EVALUATION_WINDOW: Final = "evaluation_window"
@@ -71,6 +74,9 @@ CONF_WATCH_FAILURES: Final = "watch_failures"
 DEFAULT_MIN_DOWNLOAD: Final = 50.0
 DEFAULT_MIN_UPLOAD: Final = 10.0
 DEFAULT_MAX_PING: Final = 100.0
+# Off: a line is not slow for its delay variation or bufferbloat unless the user says.
+DEFAULT_MAX_JITTER: Final = 0.0
+DEFAULT_MAX_LOADED_LATENCY: Final = 0.0
 DEFAULT_SCAN_INTERVAL: Final = 60  # minutes
 DEFAULT_SERVER_ID: Final = "best"
 DEFAULT_EVALUATION_WINDOW: Final = 3  # tests
@@ -96,6 +102,8 @@ OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         CONF_MIN_DOWNLOAD: DEFAULT_MIN_DOWNLOAD,
         CONF_MIN_UPLOAD: DEFAULT_MIN_UPLOAD,
         CONF_MAX_PING: DEFAULT_MAX_PING,
+        CONF_MAX_JITTER: DEFAULT_MAX_JITTER,
+        CONF_MAX_LOADED_LATENCY: DEFAULT_MAX_LOADED_LATENCY,
         CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
         CONF_SERVER_ID: DEFAULT_SERVER_ID,
         CONF_EVALUATION_WINDOW: DEFAULT_EVALUATION_WINDOW,
@@ -126,12 +134,18 @@ class NumberRange:
 # A speed of zero is no speed; 0.1 Mbit/s is the least a form can mean.
 SPEED_RANGE: Final = NumberRange(minimum=0.1, maximum=10_000, step=None, unit="Mbit/s")
 PING_RANGE: Final = NumberRange(minimum=1, maximum=10_000, step=None, unit="ms")
+# A limit that may be off: 0 ms means no limit.
+OPTIONAL_DELAY_RANGE: Final = NumberRange(
+    minimum=0, maximum=10_000, step=None, unit="ms"
+)
 NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
     {
         **dict.fromkeys(CONTRACT_SPEED_KEYS, SPEED_RANGE),
         CONF_MIN_DOWNLOAD: SPEED_RANGE,
         CONF_MIN_UPLOAD: SPEED_RANGE,
         CONF_MAX_PING: PING_RANGE,
+        CONF_MAX_JITTER: OPTIONAL_DELAY_RANGE,
+        CONF_MAX_LOADED_LATENCY: OPTIONAL_DELAY_RANGE,
         # A test moves tens to hundreds of megabytes: not more often than every 10
         # minutes, and at least once a day.
         CONF_SCAN_INTERVAL: NumberRange(minimum=10, maximum=1440, unit="min"),

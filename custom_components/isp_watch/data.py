@@ -23,6 +23,8 @@ from .const import (
     CONF_DRY_RUN,
     CONF_EVALUATION_WINDOW,
     CONF_MAX_CONFIRM_TESTS,
+    CONF_MAX_JITTER,
+    CONF_MAX_LOADED_LATENCY,
     CONF_MAX_PING,
     CONF_MIN_DOWNLOAD,
     CONF_MIN_UPLOAD,
@@ -128,6 +130,9 @@ class IspWatchSettings:
                 min_download_mbps=float(options[CONF_MIN_DOWNLOAD]),
                 min_upload_mbps=float(options[CONF_MIN_UPLOAD]),
                 max_ping_ms=float(options[CONF_MAX_PING]),
+                # 0: no limit.
+                max_jitter_ms=float(options[CONF_MAX_JITTER]) or None,
+                max_loaded_latency_ms=float(options[CONF_MAX_LOADED_LATENCY]) or None,
             ),
             evaluation=EvaluationSettings(
                 window=window,

@@ -65,22 +65,36 @@ class Metric(StrEnum):
     DOWNLOAD = "download"
     UPLOAD = "upload"
     PING = "ping"
+    JITTER = "jitter"
+    LOADED_LATENCY = "loaded_latency"
+    """The higher of the latencies under load while downloading and uploading."""
+
+
+# Metrics where less is better: their limit is a maximum.
+MAXIMUM_METRICS: Final = frozenset({Metric.PING, Metric.JITTER, Metric.LOADED_LATENCY})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
-    """The limits the user accepts: at least this fast, at most this much delay."""
+    """The limits the user accepts: at least this fast, at most this much delay.
+
+    A limit of None is off: that metric never makes the line slow.
+    """
 
     min_download_mbps: float
     min_upload_mbps: float
     max_ping_ms: float
+    max_jitter_ms: float | None = None
+    max_loaded_latency_ms: float | None = None
 
-    def limit(self, metric: Metric) -> float:
-        """The limit that applies to a metric."""
+    def limit(self, metric: Metric) -> float | None:
+        """The limit that applies to a metric; None when it has none."""
         return {
             Metric.DOWNLOAD: self.min_download_mbps,
             Metric.UPLOAD: self.min_upload_mbps,
             Metric.PING: self.max_ping_ms,
+            Metric.JITTER: self.max_jitter_ms,
+            Metric.LOADED_LATENCY: self.max_loaded_latency_ms,
         }[metric]
 
 
@@ -117,7 +131,9 @@ class Evidence:
     """The window of tests the judgement rests on, as a message to the ISP quotes it.
 
     Attributes:
-        medians: Median of each metric over the window.
+        medians: Median of each metric over the window, among the tests that
+            measured it; a metric no test of the window measured is absent (tests
+            stored before jitter and latency under load were measured).
         violated: Metrics that make or keep the line slow, in Metric order: their median
             is past the limit; or, during a slow episode, their median has not yet
             cleared it by the hysteresis margin or a test of the window is still past
@@ -188,12 +204,23 @@ class LineState:
 
 
 def measured_values(measurement: Measurement) -> dict[Metric, float]:
-    """The metrics of one measurement."""
-    return {
+    """The metrics of one measurement; those it did not measure are absent."""
+    values = {
         Metric.DOWNLOAD: measurement.download_mbps,
         Metric.UPLOAD: measurement.upload_mbps,
         Metric.PING: measurement.ping_ms,
     }
+    if measurement.jitter_ms is not None:
+        values[Metric.JITTER] = measurement.jitter_ms
+    # Bufferbloat in either direction is what a video call suffers from.
+    loaded = [
+        latency
+        for latency in (measurement.download_latency_ms, measurement.upload_latency_ms)
+        if latency is not None
+    ]
+    if loaded:
+        values[Metric.LOADED_LATENCY] = max(loaded)
+    return values
 
 
 def metrics_violated(
@@ -201,19 +228,24 @@ def metrics_violated(
 ) -> tuple[Metric, ...]:
     """The metrics on the wrong side of their limit, in Metric order.
 
+    A metric without a limit, or without a value, is never violated.
+
     Args:
         values: A value per metric: one measurement, or medians.
         thresholds: The limits.
         margin: How far past its limit a value must be to count as fine: 0.1 asks
-            for 10% more speed and 10% less ping.
+            for 10% more speed and 10% less delay.
     """
     violated: list[Metric] = []
     for metric in Metric:
-        value = values[metric]
-        if metric is Metric.PING:
-            good = _at_most(value, thresholds.limit(metric) * (1 - margin))
+        limit = thresholds.limit(metric)
+        value = values.get(metric)
+        if limit is None or value is None:
+            continue
+        if metric in MAXIMUM_METRICS:
+            good = _at_most(value, limit * (1 - margin))
         else:
-            good = _at_least(value, thresholds.limit(metric) * (1 + margin))
+            good = _at_least(value, limit * (1 + margin))
         if not good:
             violated.append(metric)
     return tuple(violated)
@@ -395,10 +427,12 @@ class _Replay:
 
 
 def _medians(window: Sequence[Measurement]) -> dict[Metric, float]:
-    """The median of every metric over the window."""
+    """The median of every metric over the tests of the window that measured it."""
+    measured = [measured_values(item) for item in window]
     return {
-        metric: statistics.median(measured_values(item)[metric] for item in window)
+        metric: statistics.median(values)
         for metric in Metric
+        if (values := [item[metric] for item in measured if metric in item])
     }
 
 
