@@ -64,14 +64,18 @@ from custom_components.isp_watch.evaluation import (
     next_check,
     prune_history,
 )
-from custom_components.isp_watch.models import Direction, Measurement, TestOutcome
+from custom_components.isp_watch.models import (
+    Direction,
+    Measurement,
+    TestOutcome,
+    Verdict,
+)
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
     DeferralPolicy,
     PreTestAction,
     RouterSample,
     TrafficReading,
-    Verdict,
     delivered_mbps,
     judge_busy,
     pre_test_decision,

@@ -65,6 +65,10 @@ DEFAULT_OPTIONS = {
     "dry_run": False,
     "watch_interval": 1,
     "watch_failures": 2,
+    "wan_download_sensor": None,
+    "wan_upload_sensor": None,
+    "busy_share": 10,
+    "max_deferrals": 3,
 }
 TESTING = {
     "scan_interval": 30,
@@ -96,11 +100,21 @@ LIMITS_FIELDS = [
     *(key for key in LIMITS if not key.startswith("contract_")),
 ]
 POSTING = {"tweet_cooldown": 12, "tweet_daily_cap": 2, "dry_run": True}
+# No router sensor chosen: the fields are left empty, so the form sends no key.
+TRAFFIC = {"busy_share": 15, "max_deferrals": 2}
+TRAFFIC_FIELDS = ["wan_download_sensor", "wan_upload_sensor", *TRAFFIC]
 # The settings form as the frontend sends it, and the options it stores.
-SETTINGS_FORM = {"testing": TESTING, "limits": LIMITS, "posting": POSTING}
+SETTINGS_FORM = {
+    "testing": TESTING,
+    "limits": LIMITS,
+    "traffic": TRAFFIC,
+    "posting": POSTING,
+}
 SETTINGS = (
     TESTING
     | {key: value for key, value in LIMITS.items() if not key.startswith("contract_")}
+    | TRAFFIC
+    | {"wan_download_sensor": None, "wan_upload_sensor": None}
     | POSTING
 )
 
@@ -818,7 +832,10 @@ async def test_options_menu(
 
 @pytest.mark.parametrize(
     ("with_x_account", "sections"),
-    [(False, ["testing", "limits"]), (True, ["testing", "limits", "posting"])],
+    [
+        (False, ["testing", "limits", "traffic"]),
+        (True, ["testing", "limits", "traffic", "posting"]),
+    ],
 )
 async def test_options_sections(
     hass: HomeAssistant,
@@ -831,7 +848,11 @@ async def test_options_sections(
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     assert _sections(result) == {
-        name: LIMITS_FIELDS if name == "limits" else list(SETTINGS_FORM[name])
+        name: LIMITS_FIELDS
+        if name == "limits"
+        else TRAFFIC_FIELDS
+        if name == "traffic"
+        else list(SETTINGS_FORM[name])
         for name in sections
     }
     # The plan is shown where the minimums are edited.

@@ -70,6 +70,7 @@ async def async_get_config_entry_diagnostics(
             "state": coordinator.watch_state.as_dict(),
             "episodes": [episode.as_dict() for episode in coordinator.episodes],
         },
+        "traffic": coordinator.traffic_diagnostics(),
         "outbox": (
             {"dry_run": sender.dry_run, **sender.outbox.as_dict()}
             if sender is not None
