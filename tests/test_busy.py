@@ -16,11 +16,15 @@ from datetime import timedelta
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
-from custom_components.isp_watch.const import BUSY_DEFERRAL_DELAY
+from custom_components.isp_watch.const import (
+    BUSY_DEFERRAL_DELAY,
+    EVIDENCE_MAX_AGE,
+    RESTORE_MARGIN,
+)
 from custom_components.isp_watch.coordinator import compliance_sample
 from custom_components.isp_watch.evaluation import (
     EvaluationSettings,
@@ -73,7 +77,7 @@ class ParallelTransfer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> ParallelTransfer:
+    def __enter__(self) -> Self:
         """Listen, connect, and push until the block ends."""
         server = socket.create_server(("127.0.0.1", 0))
         sender = socket.create_connection(server.getsockname())
@@ -160,7 +164,7 @@ class Router:
         self.hass.states.async_set(ROUTER_DOWNLOAD, state, attributes)
         self.hass.states.async_set(
             ROUTER_UPLOAD,
-            str(self._base + round(self._household / 10) + self.line.bytes_received),
+            str(self._base + round(self._household / 40) + self.line.bytes_received),
             attributes,
         )
 
@@ -376,7 +380,10 @@ def test_busy_tests_are_left_out_of_the_judgement(verdict: Verdict, slow: bool) 
     """Three slow results: slow, unless the household was using the line."""
     history = [_measurement(5.0, verdict=verdict) for _ in range(3)]
     thresholds = Thresholds(min_download_mbps=50, min_upload_mbps=1, max_ping_ms=100)
-    state = evaluate(history, thresholds, EvaluationSettings(), dt_util.utcnow())
+    settings = EvaluationSettings(
+        window=3, max_age=EVIDENCE_MAX_AGE, hysteresis=RESTORE_MARGIN
+    )
+    state = evaluate(history, thresholds, settings, dt_util.utcnow())
     assert state.slow is slow
     sample = compliance_sample(history[0])
     assert sample is not None

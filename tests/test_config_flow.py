@@ -1307,3 +1307,38 @@ async def test_options_add_replace_and_remove_the_account(
     await hass.async_block_till_done()
     assert len(setups.mock_calls) == 3
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_router_sensors_are_chosen_and_cleared(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
+) -> None:
+    """Data-rate and data-size sensors are offered; an emptied field forgets one."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    router = {
+        "wan_download_sensor": "sensor.router_kib_s_received",
+        "wan_upload_sensor": "sensor.router_kib_s_sent",
+    }
+    result = await _options(hass, entry, "settings")
+    for key in router:
+        _, picker = _field(result, key)
+        (wanted,) = picker.config["filter"]
+        assert set(wanted["domain"]) == {"sensor"}
+        assert set(wanted["device_class"]) == {"data_rate", "data_size"}
+        assert _suggested(result, key) is None
+    assert _suggested(result, "busy_share") == TRAFFIC["busy_share"]
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings(traffic=router)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == SETTINGS | router
+
+    result = await _options(hass, entry, "settings")
+    assert _suggested(result, "wan_download_sensor") == router["wan_download_sensor"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings()
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == SETTINGS

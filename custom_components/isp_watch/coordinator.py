@@ -873,10 +873,10 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         readings: list[TrafficReading] = []
         if interface is not None:
             before = await self.hass.async_add_executor_job(read_proc_net_dev)
-            started = dt_util.utcnow()
+            started = self.hass.loop.time()
             await asyncio.sleep(PRE_TEST_SAMPLE.total_seconds())
             after = await self.hass.async_add_executor_job(read_proc_net_dev)
-            seconds = (dt_util.utcnow() - started).total_seconds()
+            seconds = self.hass.loop.time() - started
             readings.extend(
                 host_traffic_now(before, after, interface=interface, seconds=seconds)
             )
