@@ -1063,6 +1063,7 @@ async def test_plan_removed_in_the_options(
     form = {
         "testing": TESTING,
         "limits": limits | {"min_download": 5000, "min_upload": 2000},
+        "traffic": TRAFFIC,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.CREATE_ENTRY
