@@ -36,9 +36,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    EntityFilterSelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
+    EntityWithDeviceFilterSelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -132,7 +132,7 @@ TRAFFIC_KEYS = (*WAN_SENSOR_KEYS, CONF_BUSY_SHARE, CONF_MAX_DEFERRALS)
 WAN_SENSOR_SELECTOR = EntitySelector(
     EntitySelectorConfig(
         filter=[
-            EntityFilterSelectorConfig(
+            EntityWithDeviceFilterSelectorConfig(
                 domain="sensor", device_class=["data_rate", "data_size"]
             )
         ]
