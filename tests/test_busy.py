@@ -437,3 +437,58 @@ def test_odd_runner_answers_leave_the_host_unknown(interface_use: Any) -> None:
         assert isinstance(reading, UnknownTraffic)
         assert reading.source is TrafficSource.HOST
         assert reading.reason is UnknownReason.NO_INTERFACE
+
+
+@pytest.mark.parametrize(
+    ("stored_wan", "share"),
+    [
+        ({"bytes": {"download": 50_000_000}}, "20.0"),
+        ({"bytes": {"download": "lots"}}, "unknown"),
+        ({"bytes": None}, "unknown"),
+    ],
+)
+async def test_wan_bytes_survive_a_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    stored_wan: dict[str, Any],
+    share: str,
+) -> None:
+    """The month's WAN bytes are stored with the tests; a damaged record restarts."""
+    entry = make_entry(polling=False, options=ROUTER_OPTIONS)
+    now = dt_util.utcnow()
+    # 10 MB received by a test this month, after the router's count began.
+    store_history(
+        hass_storage,
+        entry.entry_id,
+        [stored_measurement(now.isoformat(), download_mbps=80.0)],
+    )
+    since = (now - timedelta(seconds=30)).isoformat()
+    hass_storage[f"isp_watch.{entry.entry_id}.history"]["data"]["wan"] = {
+        "since": since
+    } | stored_wan
+
+    await setup_entry(hass, entry)
+
+    state = hass.states.get(TEST_SHARE_OF_WAN)
+    assert state.state == share
+    if share != "unknown":
+        assert state.attributes["wan_bytes"] == 50_000_000
+        assert state.attributes["test_bytes"] == 10_000_000
+
+
+async def test_removed_router_sensor_leaves_a_gap(hass: HomeAssistant) -> None:
+    """A sensor that disappears is unavailable from then on, not its last value."""
+    hass.states.async_set(
+        ROUTER_DOWNLOAD,
+        "1000",
+        {"device_class": "data_size", "unit_of_measurement": "B"},
+    )
+    entry = make_entry(polling=False, options=ROUTER_OPTIONS)
+    await setup_entry(hass, entry)
+
+    hass.states.async_remove(ROUTER_DOWNLOAD)
+    await hass.async_block_till_done()
+
+    samples = entry.runtime_data.coordinator.traffic_diagnostics()["router_samples"]
+    assert [sample["value"] for sample in samples["download"]] == [1000.0, None]
+    assert samples["upload"] == []

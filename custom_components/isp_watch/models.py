@@ -293,7 +293,9 @@ class Measurement(Stored):
     """That traffic's average rate."""
     deferrals: int = 0
     """How often this scheduled test waited for a busy line before it ran."""
-    host_traffic: tuple[object, ...] = dataclasses.field(default=(), metadata=TRANSIENT)
+    host_traffic: tuple[object, ...] = dataclasses.field(
+        default=(), metadata=TRANSIENT, compare=False, repr=False
+    )
     """The host's readings (traffic.TrafficReading) from the runner's interface
     counters, until the coordinator judges the test with them; never stored."""
 
