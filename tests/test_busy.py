@@ -492,3 +492,24 @@ async def test_removed_router_sensor_leaves_a_gap(hass: HomeAssistant) -> None:
     samples = entry.runtime_data.coordinator.traffic_diagnostics()["router_samples"]
     assert [sample["value"] for sample in samples["download"]] == [1000.0, None]
     assert samples["upload"] == []
+
+
+async def test_host_traffic_defers_a_scheduled_test(
+    hass: HomeAssistant, line: FakeSpeedtest
+) -> None:
+    """A transfer on the host before a scheduled test: it waits; once quiet, it runs."""
+    entry = make_entry()
+    await setup_entry(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    await _press(hass)
+    assert _last(hass).verdict is Verdict.QUIET
+
+    with ParallelTransfer(PARALLEL_BYTES_PER_SECOND):
+        await coordinator.async_refresh()
+    assert len(coordinator.history) == 1
+    assert coordinator.update_interval == BUSY_DEFERRAL_DELAY
+
+    await coordinator.async_refresh()
+    assert len(coordinator.history) == 2
+    assert _last(hass).deferrals == 1
+    assert coordinator.update_interval != BUSY_DEFERRAL_DELAY
