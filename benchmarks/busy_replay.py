@@ -46,32 +46,30 @@ from benchmarks.traces import (
     PLAN_DOWNLOAD_MBPS,
     PLAN_UPLOAD_MBPS,
     SCENARIOS,
+    SHIPPED,
     TEST_PHASE_SECONDS,
     Line,
     Span,
     evening_congestion,
 )
-from custom_components.isp_watch.const import (
-    DEFAULT_CONFIRM_DELAY,
-    DEFAULT_MAX_CONFIRM_TESTS,
-    DEFAULT_SCAN_INTERVAL,
-)
+from custom_components.isp_watch.const import HISTORY_MIN_AGE, HISTORY_MIN_COUNT
 from custom_components.isp_watch.evaluation import (
-    EvaluationSettings,
-    ScheduleSettings,
     evaluate,
     latest_measurement,
     next_check,
     prune_history,
 )
-from custom_components.isp_watch.models import Direction, Measurement, TestOutcome
+from custom_components.isp_watch.models import (
+    Direction,
+    Measurement,
+    TestOutcome,
+    Verdict,
+)
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
-    DeferralPolicy,
     PreTestAction,
     RouterSample,
     TrafficReading,
-    Verdict,
     delivered_mbps,
     judge_busy,
     pre_test_decision,
@@ -80,14 +78,12 @@ from custom_components.isp_watch.traffic import (
     router_traffic_now,
 )
 
-SCHEDULE = ScheduleSettings(
-    interval=timedelta(minutes=DEFAULT_SCAN_INTERVAL),
-    confirm_delay=timedelta(minutes=DEFAULT_CONFIRM_DELAY),
-    max_confirm_tests=DEFAULT_MAX_CONFIRM_TESTS,
-)
-EVALUATION = EvaluationSettings()
-SHARE = 0.10
-DEFERRAL = DeferralPolicy(max_deferrals=3, delay=timedelta(minutes=10))
+# What a new entry runs with: the schedule, the judgement, the busy share and the
+# deferral bound.
+SCHEDULE = SHIPPED.schedule
+EVALUATION = SHIPPED.evaluation
+SHARE = SHIPPED.traffic.share
+DEFERRAL = SHIPPED.traffic.deferral
 POLL = timedelta(seconds=30)
 UNAVAILABLE_SAMPLES = 0.005
 # Frames on the WAN carry about 5% more than the test's payload.
@@ -307,19 +303,25 @@ def run(
     discount: bool,
     counts: Counts,
 ) -> Run:
-    """Drive the evaluation as the coordinator does, busy tests left out."""
+    """Drive the evaluation as the coordinator does, busy tests left out.
+
+    Each measurement carries its verdict into the history, as the coordinator records
+    it, and the evaluation leaves busy ones out by itself; with `discount`, a busy test
+    is instead counted at the rate the line delivered (its own plus the household's).
+    """
     result = Run(days=(line.end - line.start) / timedelta(days=1))
     history: list[TestOutcome] = []
-    # Busy tests: left out (None), or counted at the rate the line delivered.
-    # Keyed by start time: each test starts at its own moment.
-    busy: dict[datetime, Measurement | None] = {}
-    judged: list[TestOutcome] = []
     state = evaluate(history, LIMITS, EVALUATION, line.start)
     moment = line.start + offset
     while moment < line.end:
         if household is not None and defer:
             # Compared with the last rate the judgement trusts, not a busy test's.
-            moment, used = wait_for_quiet(household, judged, moment)
+            trusted = [
+                item
+                for item in history
+                if not (isinstance(item, Measurement) and item.busy)
+            ]
+            moment, used = wait_for_quiet(household, trusted, moment)
             counts.deferrals += used
         outcome = line.full_test(moment)
         result.full_tests += 1
@@ -331,18 +333,18 @@ def run(
             in_session = any(span.holds(moment) for span in line.household)
             counts.household_tests += in_session
             counts.household_busy += in_session and verdict is Verdict.BUSY
-            if verdict is Verdict.BUSY:
-                busy[outcome.started] = (
-                    as_delivered(outcome, judgement) if discount else None
-                )
-        history = prune_history([*history, outcome], outcome.finished)
-        judged = []
-        for item in history:
-            replacement = busy.get(item.started, item)
-            if replacement is not None:
-                judged.append(replacement)
+            if discount and verdict is Verdict.BUSY:
+                outcome = as_delivered(outcome, judgement)
+            else:
+                outcome = dataclasses.replace(outcome, verdict=verdict)
+        history = prune_history(
+            [*history, outcome],
+            outcome.finished,
+            min_age=HISTORY_MIN_AGE,
+            min_count=HISTORY_MIN_COUNT,
+        )
         previous = state
-        state = evaluate(judged, LIMITS, EVALUATION, outcome.finished)
+        state = evaluate(history, LIMITS, EVALUATION, outcome.finished)
         if state.slow and not previous.slow and state.slow_since is not None:
             result.complaints.append(
                 Complaint(
@@ -351,7 +353,7 @@ def run(
                     about=Span(start=state.slow_since, end=state.slow_since),
                 )
             )
-        moment = outcome.finished + next_check(state, judged, LIMITS, SCHEDULE).delay
+        moment = outcome.finished + next_check(state, history, LIMITS, SCHEDULE).delay
     return result
 
 

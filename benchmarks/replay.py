@@ -17,6 +17,11 @@ next test runs and when a complaint goes out:
 - Naive: a test every interval; a post whenever one test falls below a limit after one
   that did not, and whenever a test fails after one that did not.
 
+A last table replays evening household downloads (busy_replay.py's household model and
+its busy-evenings week, the same evaluation): false slow complaints today, and with
+busy tests left out of the judgement, seen through a router's byte counter or its
+rate sensor, with and without deferring scheduled tests on a busy line.
+
 A complaint is right when it falls in a real episode (slow: confirmed between its start
 and one interval after its end; outage: the measured outage overlaps the real one);
 every other complaint, including a second one about the same episode, is false.
@@ -31,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+import random
 import statistics
 import sys
 
@@ -46,6 +52,7 @@ from benchmarks.traces import (
     SHIPPED,
     Line,
     Span,
+    evening_congestion,
 )
 from custom_components.isp_watch.const import HISTORY_MIN_AGE, HISTORY_MIN_COUNT
 from custom_components.isp_watch.evaluation import (
@@ -259,6 +266,46 @@ STRATEGIES: dict[str, Callable[[Line, timedelta], Run]] = {
 }
 
 
+def household_downloads(runs: int) -> list[str]:
+    """Evening household downloads, with and without busy detection: table rows."""
+    # Imported here: busy_replay builds on this module's scoring.
+    from benchmarks import busy_replay
+
+    rows: list[str] = []
+    for scenario in (busy_replay.busy_evenings, evening_congestion):
+        for name, strategy in busy_replay.STRATEGIES.items():
+            total = Score()
+            counts = busy_replay.Counts()
+            for seed in range(1, runs + 1):
+                line = scenario(seed)
+                offset = timedelta(minutes=(seed * 37) % 60)
+                household = (
+                    None
+                    if strategy.sensor is None
+                    else busy_replay.Household(
+                        line=line,
+                        rng=random.Random(seed * 7919),
+                        poll_phase=timedelta(seconds=seed % 30),
+                        kind=strategy.sensor,
+                    )
+                )
+                run = busy_replay.run(
+                    line,
+                    offset,
+                    household,
+                    defer=strategy.defer,
+                    discount=strategy.discount,
+                    counts=counts,
+                )
+                score(line, run, total)
+            rows.append(
+                _row(line.name, name, "slow", total.slow)
+                + f" {counts.deferrals / total.days:>7.2f}"
+            )
+        rows.append("")
+    return rows
+
+
 def _row(scenario: str, strategy: str, kind: str, tally: Tally) -> str:
     delay = f"{statistics.mean(tally.delays):.2f}" if tally.delays else "-"
     return (
@@ -327,6 +374,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(usage))
     print("\nThe 2-h outage as measured (min, mean, max):")
     print("\n".join(long_outages))
+    print(
+        "\nEvening household downloads: slow complaints, busy tests left out "
+        "(router polled every 30 s, share 10%)\n"
+    )
+    busy_header = f"{header} {'defer/d':>7}"
+    print(busy_header)
+    print("-" * len(busy_header))
+    print("\n".join(household_downloads(arguments.runs)))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,10 @@ DEFAULT_OPTIONS = {
     "dry_run": False,
     "watch_interval": 1,
     "watch_failures": 2,
+    "wan_download_sensor": None,
+    "wan_upload_sensor": None,
+    "busy_share": 10,
+    "max_deferrals": 3,
 }
 TESTING = {
     "scan_interval": 30,
@@ -101,11 +105,21 @@ LIMITS_FIELDS = [
     *(key for key in LIMITS if not key.startswith("contract_")),
 ]
 POSTING = {"tweet_cooldown": 12, "tweet_daily_cap": 2, "dry_run": True}
+# No router sensor chosen: the fields are left empty, so the form sends no key.
+TRAFFIC = {"busy_share": 15, "max_deferrals": 2}
+TRAFFIC_FIELDS = ["wan_download_sensor", "wan_upload_sensor", *TRAFFIC]
 # The settings form as the frontend sends it, and the options it stores.
-SETTINGS_FORM = {"testing": TESTING, "limits": LIMITS, "posting": POSTING}
+SETTINGS_FORM = {
+    "testing": TESTING,
+    "limits": LIMITS,
+    "traffic": TRAFFIC,
+    "posting": POSTING,
+}
 SETTINGS = (
     TESTING
     | {key: value for key, value in LIMITS.items() if not key.startswith("contract_")}
+    | TRAFFIC
+    | {"wan_download_sensor": None, "wan_upload_sensor": None}
     | POSTING
 )
 
@@ -823,7 +837,10 @@ async def test_options_menu(
 
 @pytest.mark.parametrize(
     ("with_x_account", "sections"),
-    [(False, ["testing", "limits"]), (True, ["testing", "limits", "posting"])],
+    [
+        (False, ["testing", "limits", "traffic"]),
+        (True, ["testing", "limits", "traffic", "posting"]),
+    ],
 )
 async def test_options_sections(
     hass: HomeAssistant,
@@ -836,7 +853,11 @@ async def test_options_sections(
     entry.add_to_hass(hass)
     result = await _options(hass, entry, "settings")
     assert _sections(result) == {
-        name: LIMITS_FIELDS if name == "limits" else list(SETTINGS_FORM[name])
+        name: LIMITS_FIELDS
+        if name == "limits"
+        else TRAFFIC_FIELDS
+        if name == "traffic"
+        else list(SETTINGS_FORM[name])
         for name in sections
     }
     # The plan is shown where the minimums are edited.
@@ -1073,6 +1094,7 @@ async def test_plan_removed_in_the_options(
     form = {
         "testing": TESTING,
         "limits": limits | {"min_download": 5000, "min_upload": 2000},
+        "traffic": TRAFFIC,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -1319,3 +1341,38 @@ async def test_options_add_replace_and_remove_the_account(
     await hass.async_block_till_done()
     assert len(setups.mock_calls) == 3
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_router_sensors_are_chosen_and_cleared(
+    hass: HomeAssistant, speedtest_route: FakeSpeedtest, setups: AsyncMock
+) -> None:
+    """Data-rate and data-size sensors are offered; an emptied field forgets one."""
+    speedtest_route.stop()
+    entry = make_entry(with_x_account=True, options=SETTINGS)
+    entry.add_to_hass(hass)
+    router = {
+        "wan_download_sensor": "sensor.router_kib_s_received",
+        "wan_upload_sensor": "sensor.router_kib_s_sent",
+    }
+    result = await _options(hass, entry, "settings")
+    for key in router:
+        _, picker = _field(result, key)
+        (wanted,) = picker.config["filter"]
+        assert set(wanted["domain"]) == {"sensor"}
+        assert set(wanted["device_class"]) == {"data_rate", "data_size"}
+        assert _suggested(result, key) is None
+    assert _suggested(result, "busy_share") == TRAFFIC["busy_share"]
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings(traffic=router)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == SETTINGS | router
+
+    result = await _options(hass, entry, "settings")
+    assert _suggested(result, "wan_download_sensor") == router["wan_download_sensor"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _settings()
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == SETTINGS

@@ -469,6 +469,13 @@ async def test_history_stored_by_earlier_versions_loads(
             "jitter_ms": None,
             "download_latency_ms": None,
             "upload_latency_ms": None,
+            # Not judged by the other traffic then, and never deferred.
+            "verdict": None,
+            "other_download_bytes": None,
+            "other_download_mbps": None,
+            "other_upload_bytes": None,
+            "other_upload_mbps": None,
+            "deferrals": 0,
         },
         stored[1],
     ]

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from custom_components.isp_watch.models import Direction
+from custom_components.isp_watch.models import Direction, Verdict
 from custom_components.isp_watch.traffic import (
     BusyJudgement,
     DeferralPolicy,
@@ -23,7 +23,6 @@ from custom_components.isp_watch.traffic import (
     TrafficSource,
     UnknownReason,
     UnknownTraffic,
-    Verdict,
     delivered_mbps,
     host_other_traffic,
     host_route_interface,

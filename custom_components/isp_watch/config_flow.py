@@ -36,6 +36,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
+    EntityWithDeviceFilterSelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -54,6 +57,7 @@ from .const import (
     CONF_ACCESS_TOKEN_SECRET,
     CONF_API_KEY,
     CONF_API_SECRET,
+    CONF_BUSY_SHARE,
     CONF_CONFIRM_DELAY,
     CONF_CONTRACT_MAXIMUM_DOWNLOAD,
     CONF_CONTRACT_MAXIMUM_UPLOAD,
@@ -62,6 +66,7 @@ from .const import (
     CONF_ISP_HANDLE,
     CONF_ISP_NAME,
     CONF_MAX_CONFIRM_TESTS,
+    CONF_MAX_DEFERRALS,
     CONF_MAX_JITTER,
     CONF_MAX_LOADED_LATENCY,
     CONF_MAX_PING,
@@ -87,6 +92,7 @@ from .const import (
     NUMBER_RANGES,
     OPTION_DEFAULTS,
     SPEEDTEST_REQUEST_TIMEOUT,
+    WAN_SENSOR_KEYS,
     X_CREDENTIAL_KEYS,
 )
 from .data import CONTRACT_KEYS, contract_speeds
@@ -109,6 +115,7 @@ LIMIT_KEYS = (CONF_MIN_DOWNLOAD, CONF_MIN_UPLOAD, CONF_MAX_PING)
 SECTION_TESTING = "testing"
 SECTION_LIMITS = "limits"
 SECTION_POSTING = "posting"
+SECTION_TRAFFIC = "traffic"
 TESTING_KEYS = (
     CONF_SCAN_INTERVAL,
     CONF_SERVER_ID,
@@ -127,6 +134,18 @@ JUDGING_KEYS = (
     CONF_EVALUATION_WINDOW,
 )
 POSTING_KEYS = (CONF_TWEET_COOLDOWN, CONF_TWEET_DAILY_CAP, CONF_DRY_RUN)
+# The line's other traffic: the router's WAN sensors, then when a test is busy.
+TRAFFIC_KEYS = (*WAN_SENSOR_KEYS, CONF_BUSY_SHARE, CONF_MAX_DEFERRALS)
+# A router's WAN throughput or its byte counter, whatever its integration.
+WAN_SENSOR_SELECTOR = EntitySelector(
+    EntitySelectorConfig(
+        filter=[
+            EntityWithDeviceFilterSelectorConfig(
+                domain="sensor", device_class=["data_rate", "data_size"]
+            )
+        ]
+    )
+)
 
 
 def _number(key: str) -> NumberSelector:
@@ -593,8 +612,10 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
                 if data != entry.data:
                     # The contract is not used while testing: no reload for it alone.
                     self.hass.config_entries.async_update_entry(entry, data=data)
-                # Every option is stored, those of a hidden section too.
+                # Every option is stored, those of a hidden section too. A sensor
+                # field left empty leaves no key: it is none, not the old one.
                 options = dict(OPTION_DEFAULTS) | dict(entry.options)
+                options |= dict.fromkeys(WAN_SENSOR_KEYS)
                 for values in user_input.values():
                     options |= _whole(
                         {
@@ -625,11 +646,17 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         sections: dict[str, tuple[str, ...]] = {
             SECTION_TESTING: TESTING_KEYS,
             SECTION_LIMITS: (*CONTRACT_SPEED_KEYS, *JUDGING_KEYS),
+            SECTION_TRAFFIC: TRAFFIC_KEYS,
         }
         if self._has_account:
             sections[SECTION_POSTING] = POSTING_KEYS
         return {
-            name: {key: values[key] for key in keys if key in values}
+            # No sensor chosen: no value, so the field shows empty.
+            name: {
+                key: values[key]
+                for key in keys
+                if key in values and values[key] is not None
+            }
             for name, keys in sections.items()
         }
 
@@ -679,6 +706,18 @@ class IspWatchOptionsFlow(OptionsFlowWithReload):
         schema: dict[Any, Any] = {
             probatio.Required(SECTION_TESTING): section(probatio.Schema(testing)),
             probatio.Required(SECTION_LIMITS): section(probatio.Schema(limits)),
+            probatio.Required(SECTION_TRAFFIC): section(
+                probatio.Schema(
+                    {
+                        **{
+                            probatio.Optional(key): WAN_SENSOR_SELECTOR
+                            for key in WAN_SENSOR_KEYS
+                        },
+                        **_numbers(TRAFFIC_KEYS[2:]),
+                    }
+                ),
+                {"collapsed": True},
+            ),
         }
         if self._has_account:
             schema[probatio.Required(SECTION_POSTING)] = section(

@@ -70,6 +70,14 @@ CONF_DRY_RUN: Final = "dry_run"
 # the consecutive failed rounds that turn the Internet sensor off.
 CONF_WATCH_INTERVAL: Final = "watch_interval"
 CONF_WATCH_FAILURES: Final = "watch_failures"
+# The line's other traffic: the router's WAN sensors (a data rate or a byte counter per
+# direction; None: none chosen), the share of the measured rate that makes a test busy,
+# and how often a scheduled test may wait for a busy line.
+CONF_WAN_DOWNLOAD_SENSOR: Final = "wan_download_sensor"
+CONF_WAN_UPLOAD_SENSOR: Final = "wan_upload_sensor"
+WAN_SENSOR_KEYS: Final = (CONF_WAN_DOWNLOAD_SENSOR, CONF_WAN_UPLOAD_SENSOR)
+CONF_BUSY_SHARE: Final = "busy_share"
+CONF_MAX_DEFERRALS: Final = "max_deferrals"
 
 DEFAULT_MIN_DOWNLOAD: Final = 50.0
 DEFAULT_MIN_UPLOAD: Final = 10.0
@@ -91,6 +99,11 @@ DEFAULT_TWEET_DAILY_CAP: Final = 5
 DEFAULT_DRY_RUN: Final = False
 DEFAULT_WATCH_INTERVAL: Final = 1  # minutes; 0 means off
 DEFAULT_WATCH_FAILURES: Final = 2  # rounds
+DEFAULT_WAN_SENSOR: Final = None
+# 10%: a test's own rate varies by a few percent from run to run, so a smaller share
+# would call ordinary noise busy; a film in 4K (25 Mbit/s) on a 100 Mbit/s line is more.
+DEFAULT_BUSY_SHARE: Final = 10  # percent
+DEFAULT_MAX_DEFERRALS: Final = 3  # waits of BUSY_DEFERRAL_DELAY
 
 DEFAULT_SOURCE_ID: Final = "default"
 
@@ -116,6 +129,10 @@ OPTION_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         CONF_DRY_RUN: DEFAULT_DRY_RUN,
         CONF_WATCH_INTERVAL: DEFAULT_WATCH_INTERVAL,
         CONF_WATCH_FAILURES: DEFAULT_WATCH_FAILURES,
+        CONF_WAN_DOWNLOAD_SENSOR: DEFAULT_WAN_SENSOR,
+        CONF_WAN_UPLOAD_SENSOR: DEFAULT_WAN_SENSOR,
+        CONF_BUSY_SHARE: DEFAULT_BUSY_SHARE,
+        CONF_MAX_DEFERRALS: DEFAULT_MAX_DEFERRALS,
     }
 )
 
@@ -159,6 +176,9 @@ NUMBER_RANGES: Final[Mapping[str, NumberRange]] = MappingProxyType(
         # A round costs about 580 bytes: every minute stays within 1 MB a day.
         CONF_WATCH_INTERVAL: NumberRange(minimum=0, maximum=10, unit="min"),
         CONF_WATCH_FAILURES: NumberRange(minimum=1, maximum=10),
+        CONF_BUSY_SHARE: NumberRange(minimum=1, maximum=100, unit="%"),
+        # Waits of 10 minutes: at most an hour late, then the test runs anyway.
+        CONF_MAX_DEFERRALS: NumberRange(minimum=0, maximum=6),
     }
 )
 
@@ -221,3 +241,16 @@ WATCH_EPISODES_KEPT: Final = 100
 # While Home Assistant stops, posts that are due get this long to reach X; what does
 # not go out stays queued on disk for the next start.
 SHUTDOWN_SEND_WINDOW: Final = timedelta(seconds=5)
+
+# ---------------------------------------------------------------------------------
+# The line's other traffic (traffic.py).
+# A scheduled test that finds the line busy waits this long before it looks again:
+# household sessions (a film, a game update) last minutes, not seconds.
+BUSY_DEFERRAL_DELAY: Final = timedelta(minutes=10)
+# Before a scheduled test, the host's counters are read this far apart.
+PRE_TEST_SAMPLE: Final = timedelta(seconds=3)
+# After a test, router sensors get this long to report a state from after its end (they
+# poll every 30 s or so); one that does not leaves the test unknown, not busy.
+ROUTER_REPORT_WAIT: Final = timedelta(seconds=75)
+# Router samples kept per sensor: enough for a test's window and the month's total.
+ROUTER_SAMPLES_KEPT: Final = 200

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any, override
 
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    EventStateReportedData,
+    HassJob,
+    HomeAssistant,
+    State,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import (
+    async_track_state_change_event,
+    async_track_state_report_event,
+    async_track_time_interval,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -54,6 +70,9 @@ from .const import (
     HISTORY_MIN_AGE,
     HISTORY_MIN_COUNT,
     HISTORY_STORE,
+    PRE_TEST_SAMPLE,
+    ROUTER_REPORT_WAIT,
+    ROUTER_SAMPLES_KEPT,
     WATCH_EPISODES_KEPT,
     WATCH_SAVE_DELAY,
 )
@@ -78,6 +97,21 @@ from .models import (
 )
 from .repairs import async_keep_unreadable, async_set_issue
 from .speedtest_client import SpeedTestClient, SpeedTestSettings
+from .traffic import (
+    PreTestAction,
+    RouterSample,
+    SensorKind,
+    TrafficReading,
+    host_route_interface,
+    host_traffic_now,
+    judged,
+    pre_test_decision,
+    read_proc_net_dev,
+    readings_of,
+    router_other_traffic,
+    router_sample,
+    router_traffic_now,
+)
 
 if TYPE_CHECKING:
     from .data import IspWatchConfigEntry
@@ -129,11 +163,33 @@ class LineSnapshot:
     """The connectivity watch between tests; None while it is off or has no server."""
     last_outage: Episode | None = None
     """The latest outage the watch saw end."""
+    wan_month: WanMonth | None = None
+    """The router's WAN bytes this month; None without a router byte counter."""
 
     @property
     def last_test_failed(self) -> bool:
         """Whether the most recent test produced no valid measurement."""
         return isinstance(self.last_outcome, TestFailure)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WanMonth:
+    """The WAN traffic a router's byte counters saw this month, and the tests' part.
+
+    Counted while Home Assistant runs, from `since` (the month's start, or when the
+    counters were first seen this month); the tests' bytes over the same span.
+    """
+
+    since: datetime
+    wan_bytes: int
+    test_bytes: int
+
+    @property
+    def test_share_percent(self) -> float | None:
+        """The share of the WAN traffic the tests caused; None before any was seen."""
+        if self.wan_bytes <= 0:
+            return None
+        return min(100.0, self.test_bytes / self.wan_bytes * 100)
 
 
 def compliance_sample(outcome: TestOutcome) -> Sample | None:
@@ -148,6 +204,8 @@ def compliance_sample(outcome: TestOutcome) -> Sample | None:
             finished=outcome.finished,
             download_mbps=outcome.download_mbps,
             upload_mbps=outcome.upload_mbps,
+            # A busy test measured the household as much as the line.
+            counted=not outcome.busy,
         )
     if outcome.kind is FailureKind.INVALID_RESULT:
         return Sample(
@@ -221,6 +279,17 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         self._campaign_test = False
         self._campaign_timer: CALLBACK_TYPE | None = None
         self._month_timer: CALLBACK_TYPE | None = None
+        # The router's WAN sensors: recent samples per direction, a wake-up for who
+        # waits for a sample, and the month's counted bytes.
+        self._router_samples: dict[Direction, deque[RouterSample]] = {
+            direction: deque(maxlen=ROUTER_SAMPLES_KEPT)
+            for direction in settings.traffic.wan_sensors
+        }
+        self._router_reported = asyncio.Event()
+        self._wan_since: datetime | None = None
+        self._wan_bytes: dict[Direction, int] = {}
+        self._deferrals_used = 0
+        self._deferring = False
 
     async def async_load(self) -> None:
         """Restore the history, so the entities show the last results at once.
@@ -246,12 +315,14 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                 )
             self._restore_watch(stored)
             self._restore_campaign(stored)
+            self._restore_wan(stored.get("wan"))
         await async_keep_unreadable(
             self.hass, self.config_entry, HISTORY_STORE, unreadable
         )
         self._follow_test_servers()
         if self._end_campaign_that_cannot_finish(dt_util.utcnow()):
             await self._store.async_save(self._stored())
+        self._follow_router()
         self.async_set_updated_data(self._snapshot(dt_util.utcnow()))
 
     @callback
@@ -323,6 +394,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         # during an outage and respects the data budget like any other.
         campaign_test, self._campaign_test = self._campaign_test, False
         self._check_done = asyncio.Event()
+        self._deferring = False
         try:
             now = dt_util.utcnow()
             previous = self.data.line if self.data else None
@@ -339,10 +411,19 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
                     await self._record(failure, campaign_test=campaign_test)
                     return self._snapshot(dt_util.utcnow())
                 _LOGGER.debug("The connection answers again: running a full test")
-            await self._record(
-                await self._exclusive(self.client.run_test),
-                campaign_test=campaign_test,
-            )
+            # A campaign test keeps its slot: taken on a busy line, it does not count
+            # and the campaign plans another.
+            elif (
+                not user_requested
+                and not campaign_test
+                and await self._defer_for_busy_line()
+            ):
+                return self._snapshot(dt_util.utcnow())
+            outcome = await self._exclusive(self.client.run_test)
+            if isinstance(outcome, Measurement):
+                outcome = await self._judged(outcome)
+            self._deferrals_used = 0
+            await self._record(outcome, campaign_test=campaign_test)
             return self._snapshot(dt_util.utcnow())
         finally:
             self._check_done.set()
@@ -398,9 +479,13 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         settings = self.settings
         line = evaluate(self.history, settings.thresholds, settings.evaluation, now)
         if self.update_interval is not None:
-            self.update_interval = next_check(
-                line, self.history, settings.thresholds, settings.schedule
-            ).delay
+            self.update_interval = (
+                settings.traffic.deferral.delay
+                if self._deferring
+                else next_check(
+                    line, self.history, settings.thresholds, settings.schedule
+                ).delay
+            )
         last_measurement = next(
             (item for item in reversed(self.history) if isinstance(item, Measurement)),
             None,
@@ -413,6 +498,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             month_bytes=data_used_since(self.history, start_of_month(now)),
             watch=self._visible_watch(),
             last_outage=self._last_outage(),
+            wan_month=self._wan_month(now),
         )
 
     def monthly_compliance(
@@ -665,6 +751,7 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
             "watch": self.watch_state.as_dict(),
             "episodes": [episode.as_dict() for episode in self.episodes],
             "campaign": self.campaign.as_dict(),
+            "wan": self._stored_wan(),
         }
 
     def _restore_campaign(self, stored: dict[str, Any]) -> None:
@@ -816,6 +903,300 @@ class IspWatchCoordinator(DataUpdateCoordinator[LineSnapshot]):
         if self._round_displaced:
             self._round_displaced = False
             self._start_round()
+
+    # -- the line's other traffic ---------------------------------------------------
+    # Here too: it judges this coordinator's tests, defers its schedule, and keeps the
+    # month's WAN bytes in the same store as the tests' bytes.
+
+    @callback
+    def _follow_router(self) -> None:
+        """Keep the router sensors' samples from now on, starting with their states."""
+        sensors = self.settings.traffic.wan_sensors
+        if not sensors:
+            return
+        for direction, entity_id in sensors.items():
+            if (state := self.hass.states.get(entity_id)) is not None:
+                self._add_router_sample(direction, state)
+        entity_ids = set(sensors.values())
+        self.config_entry.async_on_unload(
+            async_track_state_change_event(
+                self.hass, entity_ids, self._on_router_state_changed
+            )
+        )
+        self.config_entry.async_on_unload(
+            async_track_state_report_event(
+                self.hass, entity_ids, self._on_router_state_reported
+            )
+        )
+
+    @callback
+    def _on_router_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        entity_id = event.data["entity_id"]
+        new_state = event.data["new_state"]
+        for direction, sensor in self.settings.traffic.wan_sensors.items():
+            if sensor != entity_id:
+                continue
+            if new_state is None:
+                # Removed: nothing it said before may bridge the gap.
+                self._router_samples[direction].append(
+                    RouterSample(at=dt_util.utcnow(), kind=None, value=None)
+                )
+            else:
+                self._add_router_sample(direction, new_state)
+        self._router_reported.set()
+
+    @callback
+    def _on_router_state_reported(self, event: Event[EventStateReportedData]) -> None:
+        entity_id = event.data["entity_id"]
+        for direction, sensor in self.settings.traffic.wan_sensors.items():
+            if sensor == entity_id:
+                self._add_router_sample(direction, event.data["new_state"])
+        self._router_reported.set()
+
+    def _add_router_sample(self, direction: Direction, state: State) -> None:
+        sample = router_sample(
+            state.last_reported,
+            state.state,
+            state.attributes.get(ATTR_UNIT_OF_MEASUREMENT),
+        )
+        samples = self._router_samples[direction]
+        previous = next(
+            (item for item in reversed(samples) if item.value is not None), None
+        )
+        samples.append(sample)
+        self._count_wan_bytes(direction, previous, sample)
+
+    def _count_wan_bytes(
+        self, direction: Direction, previous: RouterSample | None, sample: RouterSample
+    ) -> None:
+        """Add a byte counter's growth to the month's WAN bytes."""
+        if sample.kind is not SensorKind.COUNTER or sample.value is None:
+            return
+        month = start_of_month(sample.at)
+        if self._wan_since is None or self._wan_since < month:
+            self._wan_since, self._wan_bytes = sample.at, {}
+        if (
+            previous is None
+            or previous.kind is not SensorKind.COUNTER
+            or previous.value is None
+        ):
+            return
+        growth = sample.value - previous.value
+        # A counter that went back was reset (router restart) and counts from zero; a
+        # 32-bit counter that wrapped loses its last step, as its size is unknown.
+        moved = sample.value if growth < 0 else growth
+        self._wan_bytes[direction] = self._wan_bytes.get(direction, 0) + round(moved)
+        self._store.async_delay_save(self._stored, WATCH_SAVE_DELAY.total_seconds())
+
+    def _wan_month(self, now: datetime) -> WanMonth | None:
+        if self._wan_since is None or self._wan_since < start_of_month(now):
+            return None
+        directions = set(self._wan_bytes)
+        test_bytes = sum(
+            (item.bytes_received if Direction.DOWNLOAD in directions else 0)
+            + (item.bytes_sent if Direction.UPLOAD in directions else 0)
+            for item in self.history
+            if item.finished >= self._wan_since
+        )
+        return WanMonth(
+            since=self._wan_since,
+            wan_bytes=sum(self._wan_bytes.values()),
+            test_bytes=test_bytes,
+        )
+
+    def _stored_wan(self) -> dict[str, Any] | None:
+        if self._wan_since is None:
+            return None
+        return {
+            "since": self._wan_since.isoformat(),
+            "bytes": {
+                direction.value: count for direction, count in self._wan_bytes.items()
+            },
+        }
+
+    def _restore_wan(self, stored: Any) -> None:
+        """Read the month's WAN bytes back; a damaged record only restarts the count."""
+        try:
+            if stored is None:
+                return
+            since = dt_util.parse_datetime(stored["since"])
+            counts = {
+                Direction(key): int(value) for key, value in stored["bytes"].items()
+            }
+        except KeyError, TypeError, ValueError, AttributeError:
+            _LOGGER.warning("The stored WAN traffic was unreadable; it restarts")
+            return
+        if since is not None and since.utcoffset() is not None:
+            self._wan_since, self._wan_bytes = since, counts
+
+    def traffic_diagnostics(self) -> dict[str, Any]:
+        """How the other traffic is watched, and what the router sensors said lately."""
+        traffic = self.settings.traffic
+        wan = self._wan_month(dt_util.utcnow())
+        return {
+            "wan_sensors": {
+                direction.value: entity_id
+                for direction, entity_id in traffic.wan_sensors.items()
+            },
+            "busy_share": traffic.share,
+            "max_deferrals": traffic.deferral.max_deferrals,
+            "deferrals_used": self._deferrals_used,
+            "router_samples": {
+                direction.value: [
+                    {
+                        "at": sample.at.isoformat(),
+                        "kind": sample.kind,
+                        "value": sample.value,
+                    }
+                    for sample in list(samples)[-5:]
+                ]
+                for direction, samples in self._router_samples.items()
+            },
+            "wan_month": None
+            if wan is None
+            else {
+                "since": wan.since.isoformat(),
+                "wan_bytes": wan.wan_bytes,
+                "test_bytes": wan.test_bytes,
+            },
+        }
+
+    async def _judged(self, measurement: Measurement) -> Measurement:
+        """The test judged by the host's and the router's other traffic during it."""
+        traffic = self.settings.traffic
+        readings: list[TrafficReading] = list(readings_of(measurement))
+        if traffic.wan_sensors:
+            await self._wait_for_router(measurement.finished)
+        for direction in traffic.wan_sensors:
+            if direction is Direction.DOWNLOAD:
+                own, rate = measurement.bytes_received, measurement.download_mbps
+            else:
+                own, rate = measurement.bytes_sent, measurement.upload_mbps
+            readings.append(
+                router_other_traffic(
+                    list(self._router_samples[direction]),
+                    direction=direction,
+                    start=measurement.started,
+                    end=measurement.finished,
+                    test_bytes=own,
+                    share_of_mbps=traffic.share * rate,
+                )
+            )
+        result = replace(
+            judged(measurement, readings, traffic.share),
+            deferrals=self._deferrals_used,
+        )
+        _LOGGER.debug(
+            "Test of %s: %s (other traffic %s / %s Mbit/s)",
+            self.config_entry.title,
+            result.verdict,
+            result.other_download_mbps,
+            result.other_upload_mbps,
+        )
+        return result
+
+    async def _wait_for_router(self, end: datetime) -> None:
+        """Wait until every router sensor reported after the test's end, or a while.
+
+        Nothing is held meanwhile: the event loop runs on and other tests may start.
+        """
+
+        def reported() -> bool:
+            return all(
+                any(sample.at >= end for sample in samples)
+                for samples in self._router_samples.values()
+            )
+
+        try:
+            async with asyncio.timeout(ROUTER_REPORT_WAIT.total_seconds()):
+                while not reported():
+                    self._router_reported.clear()
+                    await self._router_reported.wait()
+        except TimeoutError:
+            _LOGGER.debug("A router sensor did not report after the test")
+
+    async def _defer_for_busy_line(self) -> bool:
+        """Whether a scheduled test waits for a busy line; sampled over a few seconds.
+
+        Compared with the last test that was not busy: a busy test's rate is the
+        household's leftover. Unknown figures never defer a test.
+        """
+        traffic = self.settings.traffic
+        last = next(
+            (
+                item
+                for item in reversed(self.history)
+                if isinstance(item, Measurement) and not item.busy
+            ),
+            None,
+        )
+        if last is None or self._deferrals_used >= traffic.deferral.max_deferrals:
+            return False
+        interface = await self._test_interface(last)
+        if interface is None and not traffic.wan_sensors:
+            return False
+        readings: list[TrafficReading] = []
+        if interface is not None:
+            before = await self.hass.async_add_executor_job(read_proc_net_dev)
+            started = self.hass.loop.time()
+            await asyncio.sleep(PRE_TEST_SAMPLE.total_seconds())
+            after = await self.hass.async_add_executor_job(read_proc_net_dev)
+            seconds = self.hass.loop.time() - started
+            readings.extend(
+                host_traffic_now(before, after, interface=interface, seconds=seconds)
+            )
+        now = dt_util.utcnow()
+        for direction in traffic.wan_sensors:
+            rate = (
+                last.download_mbps
+                if direction is Direction.DOWNLOAD
+                else last.upload_mbps
+            )
+            readings.append(
+                router_traffic_now(
+                    list(self._router_samples[direction]),
+                    direction=direction,
+                    now=now,
+                    share_of_mbps=traffic.share * rate,
+                )
+            )
+        decision = pre_test_decision(
+            readings,
+            last_download_mbps=last.download_mbps,
+            last_upload_mbps=last.upload_mbps,
+            share=traffic.share,
+            policy=traffic.deferral,
+            deferrals_used=self._deferrals_used,
+            pressed=False,
+        )
+        if decision.action is not PreTestAction.DEFER:
+            return False
+        self._deferrals_used = decision.deferrals_used
+        self._deferring = True
+        _LOGGER.info(
+            "The line of %s is busy; the scheduled test waits (%d of %d)",
+            self.config_entry.title,
+            decision.deferrals_used,
+            traffic.deferral.max_deferrals,
+        )
+        return True
+
+    async def _test_interface(self, last: Measurement) -> str | None:
+        """The interface the last test's server is reached over, if it can be told."""
+        host = last.server.host.rpartition(":")[0].strip("[]")
+        if not host:
+            return None  # an old record without the server's host
+        try:
+            address = str(ipaddress.ip_address(host))
+        except ValueError:
+            try:
+                found = await self.hass.loop.getaddrinfo(host, None)
+            except OSError:
+                return None
+            if not found:
+                return None
+            address = str(found[0][4][0])
+        return await self.hass.async_add_executor_job(host_route_interface, address)
 
 
 def _shown(state: WatchState) -> tuple[object, ...]:

@@ -12,7 +12,9 @@ from homeassistant.config_entries import ConfigEntry
 from .compliance import Contract, ContractField, ContractSpeeds
 from .connectivity import WatchSettings
 from .const import (
+    BUSY_DEFERRAL_DELAY,
     BYTES_PER_GB,
+    CONF_BUSY_SHARE,
     CONF_CONFIRM_DELAY,
     CONF_CONTRACT_MAXIMUM_DOWNLOAD,
     CONF_CONTRACT_MAXIMUM_UPLOAD,
@@ -23,6 +25,7 @@ from .const import (
     CONF_DRY_RUN,
     CONF_EVALUATION_WINDOW,
     CONF_MAX_CONFIRM_TESTS,
+    CONF_MAX_DEFERRALS,
     CONF_MAX_JITTER,
     CONF_MAX_LOADED_LATENCY,
     CONF_MAX_PING,
@@ -35,6 +38,8 @@ from .const import (
     CONF_SOURCE_ADDRESS,
     CONF_TWEET_COOLDOWN,
     CONF_TWEET_DAILY_CAP,
+    CONF_WAN_DOWNLOAD_SENSOR,
+    CONF_WAN_UPLOAD_SENSOR,
     CONF_WATCH_FAILURES,
     CONF_WATCH_INTERVAL,
     DEFAULT_SERVER_ID,
@@ -52,6 +57,7 @@ from .evaluation import EvaluationSettings, ScheduleSettings, Thresholds
 from .models import Direction
 from .outbox import OutboxPolicy
 from .speedtest_client import SpeedTestSettings
+from .traffic import DeferralPolicy
 
 if TYPE_CHECKING:
     from .coordinator import IspWatchCoordinator
@@ -88,6 +94,17 @@ def contract_speeds(values: Mapping[str, Any], direction: Direction) -> Contract
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficSettings:
+    """How the line's other traffic is watched and what it does to a test."""
+
+    wan_sensors: Mapping[Direction, str]
+    """The router's WAN sensor per direction; only the directions chosen."""
+    share: float
+    """0.10: busy when other traffic exceeded 10% of the measured rate."""
+    deferral: DeferralPolicy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IspWatchSettings:
     """Everything the user set for one watched connection, typed for the pure modules.
 
@@ -105,6 +122,7 @@ class IspWatchSettings:
     contract: Contract
     watch: WatchSettings | None
     """None: the connectivity watch between tests is off."""
+    traffic: TrafficSettings
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], options: Mapping[str, Any]) -> Self:
@@ -169,6 +187,21 @@ class IspWatchSettings:
             )
             if watch_minutes > 0
             else None,
+            traffic=TrafficSettings(
+                wan_sensors={
+                    direction: str(sensor)
+                    for direction, key in (
+                        (Direction.DOWNLOAD, CONF_WAN_DOWNLOAD_SENSOR),
+                        (Direction.UPLOAD, CONF_WAN_UPLOAD_SENSOR),
+                    )
+                    if (sensor := options[key])
+                },
+                share=float(options[CONF_BUSY_SHARE]) / 100,
+                deferral=DeferralPolicy(
+                    max_deferrals=int(options[CONF_MAX_DEFERRALS]),
+                    delay=BUSY_DEFERRAL_DELAY,
+                ),
+            ),
         )
 
     @classmethod

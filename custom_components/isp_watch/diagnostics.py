@@ -71,6 +71,7 @@ async def async_get_config_entry_diagnostics(
             "episodes": [episode.as_dict() for episode in coordinator.episodes],
         },
         "campaign": coordinator.campaign_summary(),
+        "traffic": coordinator.traffic_diagnostics(),
         "outbox": (
             {"dry_run": sender.dry_run, **sender.outbox.as_dict()}
             if sender is not None

@@ -16,6 +16,11 @@ slow at the limit but fine again only once the medians clear it by a margin and 
 of the window is past the limit: a median of three alternates on a line that alternates
 between good and slow results, a clean window does not.
 
+Why busy tests are left out: a test during which the household (or the host) moved more
+than a share of the measured rate measured the house as much as the line. It is kept
+and shown, but enters no window; an unknown verdict counts, as hiding a slow line would
+be worse than one more slow result.
+
 Why outages are told apart from a slow line: a failed test is not a 0 Mbit/s result.
 Failures never enter a median; those that show the internet itself is unreachable open
 an outage, and those that show only the test service failing are neither slow nor
@@ -322,15 +327,16 @@ class _Replay:
         if internet_answered(outcome) and self._outage_start is not None:
             self._last_outage = Outage(start=self._outage_start, end=outcome.finished)
             self._outage_start = None
-        if isinstance(outcome, Measurement):
+        if isinstance(outcome, Measurement) and not outcome.busy:
             self._recent.append(outcome)
             window = self._window(outcome.finished)
             if window is not None:
                 self._judge(window)
             self._follow_suspicion(outcome)
         elif self._suspect:
-            # A confirmation that failed still used its turn, so that a failing test
-            # service cannot make the confirmations go on for ever.
+            # A confirmation that failed, or found the line busy, still used its turn,
+            # so that a failing test service or a household that streams all evening
+            # cannot make the confirmations go on for ever.
             self._confirm_tests_used += 1
 
     def state(self, now: datetime) -> LineState:
@@ -505,7 +511,10 @@ def next_check(
                 "probing until the internet answers"
             ),
         )
-    latest = latest_measurement(history)
+    # A busy test is no suspicion: it measured the household as much as the line.
+    latest = latest_measurement(
+        [item for item in history if not (isinstance(item, Measurement) and item.busy)]
+    )
     if not state.slow and latest is not None:
         violated = metrics_violated(measured_values(latest), thresholds)
         if violated and state.confirm_tests_used < schedule.max_confirm_tests:

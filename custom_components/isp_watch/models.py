@@ -211,6 +211,18 @@ class Direction(StrEnum):
     UPLOAD = "upload"
 
 
+class Verdict(StrEnum):
+    """The judgement of a test by the other traffic on the line during it."""
+
+    BUSY = "busy"
+    """Other traffic exceeded the share of the measured rate: the test is shown, but
+    neither the slow judgement nor the compliance figures count it."""
+    QUIET = "quiet"
+    UNKNOWN = "unknown"
+    """A source could not be read: the test counts, as a false "busy" would hide a
+    slow line."""
+
+
 class FailureKind(StrEnum):
     """Why a test produced no measurement."""
 
@@ -267,6 +279,30 @@ class Measurement(Stored):
     """Median latency while downloading; also None if no probe answered under load."""
     upload_latency_ms: float | None = None
     """Median latency while uploading."""
+    verdict: Verdict | None = None
+    """Busy, quiet or unknown by the other traffic during the test; None in tests
+    stored before it was judged, as are the figures below."""
+    other_download_bytes: int | None = None
+    """Other traffic while downloading: the busiest source's bytes (the host's or the
+    router's), None where no source could tell."""
+    other_download_mbps: float | None = None
+    """That traffic's average rate."""
+    other_upload_bytes: int | None = None
+    """Other traffic while uploading, as for download."""
+    other_upload_mbps: float | None = None
+    """That traffic's average rate."""
+    deferrals: int = 0
+    """How often this scheduled test waited for a busy line before it ran."""
+    host_traffic: tuple[object, ...] = dataclasses.field(
+        default=(), metadata=TRANSIENT, compare=False, repr=False
+    )
+    """The host's readings (traffic.TrafficReading) from the runner's interface
+    counters, until the coordinator judges the test with them; never stored."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether other traffic made the test say little about the line."""
+        return self.verdict is Verdict.BUSY
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

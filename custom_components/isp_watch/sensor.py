@@ -34,6 +34,8 @@ from .tweet_sender import TweetSender
 PARALLEL_UPDATES = 0
 
 RESULT_SUCCESS = "success"
+# A measurement taken while other traffic exceeded the share: shown, not judged.
+RESULT_BUSY = "busy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +46,7 @@ class IspWatchSensorDescription(SensorEntityDescription):
     # Speeds from an old test are not the current speed: after a failed test they are
     # unavailable, as in Home Assistant's own integrations, rather than stale.
     needs_fresh_measurement: bool = False
+    attributes_fn: Callable[[LineSnapshot], dict[str, Any]] | None = None
 
 
 def _measured[ValueT](
@@ -59,8 +62,40 @@ def _last_result(snapshot: LineSnapshot) -> str | None:
     if outcome is None:
         return None
     if isinstance(outcome, Measurement):
-        return RESULT_SUCCESS
+        return RESULT_BUSY if outcome.busy else RESULT_SUCCESS
     return outcome.kind.value
+
+
+def _other_traffic(snapshot: LineSnapshot) -> dict[str, Any]:
+    """The other traffic during the last measurement, and what it made of it."""
+    measurement = snapshot.last_measurement
+    if measurement is None:
+        return {}
+    return {
+        "traffic_verdict": measurement.verdict,
+        "other_download_mbps": measurement.other_download_mbps,
+        "other_download_bytes": measurement.other_download_bytes,
+        "other_upload_mbps": measurement.other_upload_mbps,
+        "other_upload_bytes": measurement.other_upload_bytes,
+        "deferrals": measurement.deferrals,
+    }
+
+
+def _other_direction(direction: Direction) -> Callable[[LineSnapshot], dict[str, Any]]:
+    def read(snapshot: LineSnapshot) -> dict[str, Any]:
+        measurement = snapshot.last_measurement
+        if measurement is None:
+            return {}
+        return {
+            "busy": measurement.busy,
+            "other_traffic_mbps": (
+                measurement.other_download_mbps
+                if direction is Direction.DOWNLOAD
+                else measurement.other_upload_mbps
+            ),
+        }
+
+    return read
 
 
 def _last_test(snapshot: LineSnapshot) -> datetime | None:
@@ -92,6 +127,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         suggested_display_precision=1,
         needs_fresh_measurement=True,
         value_fn=_measured(lambda measurement: measurement.download_mbps),
+        attributes_fn=_other_direction(Direction.DOWNLOAD),
     ),
     IspWatchSensorDescription(
         key="upload",
@@ -102,6 +138,7 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         suggested_display_precision=1,
         needs_fresh_measurement=True,
         value_fn=_measured(lambda measurement: measurement.upload_mbps),
+        attributes_fn=_other_direction(Direction.UPLOAD),
     ),
     IspWatchSensorDescription(
         key="ping",
@@ -184,9 +221,33 @@ SENSORS: tuple[IspWatchSensorDescription, ...] = (
         key="last_test_result",
         translation_key="last_test_result",
         device_class=SensorDeviceClass.ENUM,
-        options=[RESULT_SUCCESS, *(kind.value for kind in FailureKind)],
+        options=[RESULT_SUCCESS, RESULT_BUSY, *(kind.value for kind in FailureKind)],
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_last_result,
+        attributes_fn=_other_traffic,
+    ),
+)
+# With the router's byte counters: what monitoring costs the household's traffic.
+TEST_SHARE_OF_WAN = IspWatchSensorDescription(
+    key="test_share_of_wan",
+    translation_key="test_share_of_wan",
+    native_unit_of_measurement=PERCENTAGE,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    value_fn=lambda snapshot: (
+        None
+        if snapshot.wan_month is None
+        or (share := snapshot.wan_month.test_share_percent) is None
+        else round(share, 2)
+    ),
+    attributes_fn=lambda snapshot: (
+        {}
+        if snapshot.wan_month is None
+        else {
+            "since": snapshot.wan_month.since.isoformat(),
+            "wan_bytes": snapshot.wan_month.wan_bytes,
+            "test_bytes": snapshot.wan_month.test_bytes,
+        }
     ),
 )
 
@@ -201,6 +262,8 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         IspWatchSensor(coordinator, description) for description in SENSORS
     ]
+    if coordinator.settings.traffic.wan_sensors:
+        entities.append(IspWatchSensor(coordinator, TEST_SHARE_OF_WAN))
     entities.extend(
         ComplianceSensor(coordinator, description) for description in COMPLIANCE_SENSORS
     )
@@ -230,6 +293,13 @@ class IspWatchSensor(IspWatchEntity, SensorEntity):
     def native_value(self) -> float | int | str | datetime | None:
         """The value from the latest snapshot."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details behind the value, for the sensors that have them."""
+        read = self.entity_description.attributes_fn
+        return None if read is None else read(self.coordinator.data)
 
 
 OUTBOX = SensorEntityDescription(

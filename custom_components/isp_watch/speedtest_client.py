@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import importlib.util
 import json
@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from .const import SPEEDTEST_DEADLINE, SPEEDTEST_REQUEST_TIMEOUT
 from .models import FailureKind, Measurement, TestFailure, TestOutcome, TestServer
+from .traffic import host_traffic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,10 +78,17 @@ class SpeedTestClient:
         """Run a whole test: best server, download, upload.
 
         A failed test is returned, never raised. If the awaiting task is cancelled,
-        the child is stopped and CancelledError propagates.
+        the child is stopped and CancelledError propagates. A measurement carries the
+        host's other traffic during each direction (Measurement.host_traffic).
         """
         answer = await self._ask("test", settings)
-        return _read(answer, "measurement", Measurement.from_dict)
+        outcome = _read(answer, "measurement", Measurement.from_dict)
+        if isinstance(outcome, Measurement):
+            readings = await asyncio.to_thread(
+                host_traffic, answer.get("interface_use")
+            )
+            outcome = replace(outcome, host_traffic=readings)
+        return outcome
 
     async def probe(self, settings: SpeedTestSettings) -> TestFailure | None:
         """Fetch only the speedtest.net configuration: None when it answers."""

@@ -39,8 +39,12 @@ race with the answer. Nothing else writes to standard output. The answer's ``typ
 * ``"measurement"``: ``download_mbps``, ``upload_mbps``, ``ping_ms``, ``jitter_ms``,
   ``ping_samples``, ``download_latency_ms`` and ``upload_latency_ms`` (null if no
   probe answered under load), ``bytes_received``, ``bytes_sent``, ``server`` (``id``,
-  ``name``, ``sponsor``, ``country``, ``distance_km``) and ``isp``. The client's IP
-  address is never written.
+  ``name``, ``sponsor``, ``country``, ``distance_km``), ``isp`` and
+  ``interface_use``: the address the test's connections went to (``peer``: the
+  server's or the proxy's) and per direction the text of ``/proc/net/dev`` before and
+  after it (``before``, ``after``; null where unreadable), the ``seconds`` between
+  them and the ``test_bytes`` the test's connections moved on the wire that way. The
+  client's IP address is never written.
 * ``"failure"``: ``kind`` (a speedtest_client.FailureKind value), ``reason`` (short
   English, without addresses), ``bytes_received`` and ``bytes_sent`` used anyway.
 * ``"reachable"`` (probe) and ``"servers"`` with ``servers``, nearest first.
@@ -72,6 +76,7 @@ import itertools
 import json
 import math
 import os
+from pathlib import Path
 import platform
 import re
 import signal
@@ -369,6 +374,13 @@ READ_BUFFER: Final = 64 * 1024
 # at these offsets; the first counts upload, the second download.
 TCP_INFO_SIZE: Final = 232
 KERNEL_COUNT_OFFSET: Final = {"upload": 120, "download": 128}
+# What a connection put on the wire, for the host's other traffic: tcpi_bytes_sent
+# (retransmissions included, Linux 4.19+) for upload, tcpi_bytes_received for download.
+WIRE_COUNT_OFFSET: Final = {"upload": 200, "download": 128}
+# The host's interface counters, read before and after each direction; the parent
+# finds the interface that carried the test and parses them (traffic.py).
+PROC_NET_DEV: Final = Path("/proc/net/dev")
+PROC_NET_DEV_LIMIT: Final = 256 * 1024
 # Latency: samples before the transfers, and how often during them.
 PING_SAMPLES: Final = 10
 LOADED_LATENCY_INTERVAL: Final = 0.25
@@ -389,10 +401,19 @@ def kernel_count(sock: socket.socket, purpose: str) -> int | None:
     Where the kernel tells (Linux): it counts what crossed the line, whether or not a
     busy process has read it yet, and never what still waits in a send buffer.
     """
+    return tcp_info_count(sock, KERNEL_COUNT_OFFSET[purpose])
+
+
+def wire_count(sock: socket.socket, purpose: str) -> int | None:
+    """Bytes the connection sent (retransmissions too) or received, TLS included."""
+    return tcp_info_count(sock, WIRE_COUNT_OFFSET[purpose])
+
+
+def tcp_info_count(sock: socket.socket, offset: int) -> int | None:
+    """A 64-bit counter of Linux's struct tcp_info; None where the kernel has none."""
     option = getattr(socket, "TCP_INFO", None)
     if option is None:
         return None
-    offset = KERNEL_COUNT_OFFSET[purpose]
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
     except OSError:
@@ -400,6 +421,15 @@ def kernel_count(sock: socket.socket, purpose: str) -> int | None:
     if len(info) < offset + 8:
         return None
     return int.from_bytes(info[offset : offset + 8], "little")
+
+
+def read_interface_counters() -> str | None:
+    """The text of the host's interface counters; None where there are none."""
+    try:
+        with PROC_NET_DEV.open(encoding="ascii", errors="replace") as counters:
+            return counters.read(PROC_NET_DEV_LIMIT)
+    except OSError:
+        return None
 
 
 def windowed_rate(samples: list[tuple[float, int]], end: float, window: float) -> float:
@@ -564,6 +594,8 @@ class Stream(threading.Thread):
         self._counted = 0
         self._kernel_base = 0
         self._kernel_start = 0
+        self._wire_base = 0
+        self._wire_known = True
         self._answered = False
         self.keep_alive = True
         # Kept by the sampler: when the stream last delivered anything.
@@ -585,6 +617,16 @@ class Stream(threading.Thread):
             with self._lock:
                 return self._counted
         return self.delivered()
+
+    def wire(self) -> int | None:
+        """Bytes this stream's connections moved on the wire; None where unknown."""
+        with self._lock:
+            if self._sock is None:
+                return self._wire_base if self._wire_known else None
+            count = wire_count(self._sock, self.direction.purpose)
+            if count is None or not self._wire_known:
+                return None
+            return self._wire_base + count
 
     def _kernel_now(self) -> int:
         """What the open connection delivered (the lock is held)."""
@@ -641,6 +683,7 @@ class Stream(threading.Thread):
     def open(self) -> None:
         """A new connection, visible to the sampler."""
         sock = self.direction.route.connect()
+        self.direction.note_peer(sock)
         with self._lock:
             self._sock = sock
             # Linux counts the SYN as one acknowledged byte: the count starts here.
@@ -655,6 +698,9 @@ class Stream(threading.Thread):
             if sock is None:
                 return
             self._kernel_base += self._kernel_now()
+            wire = wire_count(sock, self.direction.purpose)
+            self._wire_known = self._wire_known and wire is not None
+            self._wire_base += wire or 0
             self._sock = None
             sock.close()
 
@@ -767,6 +813,9 @@ class DirectionResult:
     bits_per_second: float
     delivered: int
     latencies_ms: list[float]
+    interface: dict[str, Any] = field(default_factory=dict)
+    """The host's interface counters around the direction (see interface_use)."""
+    peer: str | None = None
 
 
 class Direction:
@@ -800,6 +849,23 @@ class Direction:
         self.samples: list[tuple[float, int]] = []
         self._lock = threading.Lock()
         self._per_stream_rate = 0.0
+        self.peer: str | None = None
+
+    def note_peer(self, sock: socket.socket) -> None:
+        """Keep the address the test's connections go to.
+
+        Its route names the interface whose counters tell the host's other traffic.
+        """
+        if self.peer is None:
+            with contextlib.suppress(OSError):
+                self.peer = str(sock.getpeername()[0])
+
+    def wire(self) -> int | None:
+        """Bytes all streams moved on the wire; None where the kernel cannot tell."""
+        counts = [stream.wire() for stream in self.streams]
+        if any(count is None for count in counts):
+            return None
+        return sum(count for count in counts if count is not None)
 
     def fail(self, problem: Problem) -> None:
         """A request failed: the direction ends, its numbers are refused."""
@@ -867,6 +933,7 @@ class Direction:
         prober = threading.Thread(
             target=self.probe_latency, args=(latencies,), daemon=True
         )
+        counters_before = read_interface_counters()
         start = time.monotonic()
         self.samples = [(start, 0)]
         self.add_streams(FIRST_STREAMS)
@@ -916,11 +983,21 @@ class Direction:
             for stream in self.streams:
                 stream.join()
             prober.join()
+        counters_after = read_interface_counters()
+        seconds = time.monotonic() - start
         used = sum(stream.used() for stream in self.streams)
         report(used)
         if rate is None:
             rate = late_rate(self.samples, since)
-        return DirectionResult(rate * 8, used, latencies)
+        wire = self.wire()
+        interface = {
+            "before": counters_before,
+            "after": counters_after,
+            "seconds": seconds,
+            # Where the kernel cannot tell, the payload is the best there is.
+            "test_bytes": used if wire is None else wire,
+        }
+        return DirectionResult(rate * 8, used, latencies, interface, self.peer)
 
     def probe_latency(self, latencies: list[float]) -> None:
         """Latency samples while the streams run."""
@@ -1041,6 +1118,11 @@ class Runner:
             "server": server_info(best),
             "isp": str(tester.config["client"].get("isp", "")),
             "nearby_hosts": nearby_hosts(tester, best),
+            "interface_use": {
+                "peer": download.peer or upload.peer,
+                "download": download.interface,
+                "upload": upload.interface,
+            },
         }
 
     def ping(self, server: dict[str, Any]) -> list[float]:

@@ -21,7 +21,7 @@ the share) yields unknown, and only figures that are sure can make a test busy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -32,7 +32,7 @@ from pathlib import Path
 import sys
 from typing import Any, ClassVar, Final, Literal, cast
 
-from .models import Direction, Stored, from_json
+from .models import Direction, Measurement, Stored, Verdict, from_json
 
 PROC_NET: Final = Path("/proc/net")
 PROC_NET_DEV: Final = PROC_NET / "dev"
@@ -121,14 +121,6 @@ class SensorKind(StrEnum):
     """A data rate (device class data_rate), in bit/s once converted."""
     COUNTER = "counter"
     """A growing byte count (device class data_size), in bytes once converted."""
-
-
-class Verdict(StrEnum):
-    """The judgement of a test by the other traffic during it."""
-
-    BUSY = "busy"
-    QUIET = "quiet"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -386,6 +378,79 @@ def host_other_traffic(
     other = max(0, round(delta - test_bytes * (1 + overhead)))
     return OtherTraffic(
         source=TrafficSource.HOST, direction=direction, bytes=other, seconds=seconds
+    )
+
+
+def host_traffic(
+    interface_use: Any, proc_net: Path = PROC_NET
+) -> tuple[TrafficReading, ...]:
+    """The host's other traffic in both directions from the runner's answer.
+
+    `interface_use` is the answer's ``interface_use`` (see speedtest_runner.py): the
+    address the test connected to and per direction the counters' text before and
+    after, the seconds between and the test's own bytes. Anything missing or odd
+    leaves that direction unknown; this reads the routing tables, so it belongs in an
+    executor.
+    """
+    use = interface_use if isinstance(interface_use, Mapping) else {}
+    peer = use.get("peer")
+    interface = host_route_interface(peer, proc_net) if isinstance(peer, str) else None
+    readings: list[TrafficReading] = []
+    for direction in Direction:
+        phase = use.get(direction.value)
+        phase = phase if isinstance(phase, Mapping) else {}
+        before, after = phase.get("before"), phase.get("after")
+        seconds, test_bytes = phase.get("seconds"), phase.get("test_bytes")
+        if not (
+            isinstance(before, str)
+            and isinstance(after, str)
+            and isinstance(seconds, int | float)
+            and not isinstance(seconds, bool)
+            and math.isfinite(seconds)
+            and isinstance(test_bytes, int)
+            and not isinstance(test_bytes, bool)
+            and test_bytes >= 0
+        ):
+            readings.append(
+                UnknownTraffic(
+                    source=TrafficSource.HOST,
+                    direction=direction,
+                    reason=UnknownReason.NO_INTERFACE,
+                )
+            )
+            continue
+        readings.append(
+            host_other_traffic(
+                parse_proc_net_dev(before),
+                parse_proc_net_dev(after),
+                interface=interface,
+                direction=direction,
+                test_bytes=test_bytes,
+                seconds=float(seconds),
+            )
+        )
+    return tuple(readings)
+
+
+def host_traffic_now(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    *,
+    interface: str | None,
+    seconds: float,
+) -> tuple[TrafficReading, ...]:
+    """The host's traffic in both directions over a few seconds before a test."""
+    return tuple(
+        host_other_traffic(
+            before,
+            after,
+            interface=interface,
+            direction=direction,
+            test_bytes=0,
+            seconds=seconds,
+            overhead=0.0,
+        )
+        for direction in Direction
     )
 
 
@@ -692,6 +757,38 @@ def delivered_mbps(
     """
     busiest = judgement.busiest(direction)
     return measured_mbps + (0.0 if busiest is None else busiest.rate_mbps)
+
+
+def judged(
+    measurement: Measurement, readings: Iterable[TrafficReading], share: float
+) -> Measurement:
+    """The measurement with its verdict and the busiest other traffic each way."""
+    judgement = judge_busy(
+        readings,
+        download_mbps=measurement.download_mbps,
+        upload_mbps=measurement.upload_mbps,
+        share=share,
+    )
+    download = judgement.busiest(Direction.DOWNLOAD)
+    upload = judgement.busiest(Direction.UPLOAD)
+    return replace(
+        measurement,
+        verdict=judgement.verdict,
+        other_download_bytes=None if download is None else download.bytes,
+        other_download_mbps=None if download is None else round(download.rate_mbps, 3),
+        other_upload_bytes=None if upload is None else upload.bytes,
+        other_upload_mbps=None if upload is None else round(upload.rate_mbps, 3),
+        host_traffic=(),
+    )
+
+
+def readings_of(measurement: Measurement) -> tuple[TrafficReading, ...]:
+    """The host's readings the speed-test client attached to a fresh measurement."""
+    return tuple(
+        item
+        for item in measurement.host_traffic
+        if isinstance(item, OtherTraffic | UnknownTraffic)
+    )
 
 
 # --- Before a scheduled test ----------------------------------------------------------
