@@ -1,0 +1,42 @@
+"""A network of the test process's own, so other traffic on the machine stays out.
+
+ISP Watch judges a test busy from the traffic on the interface that carried it. The
+fakes listen on loopback, and every other process on the machine that uses loopback (a
+second test worker, the browser walk, a developer's own servers) would count as the
+household's traffic and make quiet tests look busy. In a network namespace of its own,
+the test process and its children (speed-test runners, Home Assistant, Chromium) see a
+loopback that only they use. Creating one needs root, which CI has; without it the tests
+share the machine's loopback, and the busy-line tests need a quiet machine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import struct
+
+# From <linux/sockios.h> and <linux/if.h>.
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_IFREQ = "16sH14x"
+
+
+def enter_private_network() -> bool:
+    """Move this process into a new network namespace with loopback up.
+
+    Returns whether it did; the process keeps the machine's network when it cannot
+    (not root, not Linux). Call it before the process starts threads that open sockets.
+    """
+    if not hasattr(os, "unshare") or os.geteuid() != 0:
+        return False
+    try:
+        os.unshare(os.CLONE_NEWNET)
+    except OSError:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+        request = struct.pack(_IFREQ, b"lo", 0)
+        _, flags = struct.unpack(_IFREQ, fcntl.ioctl(control, _SIOCGIFFLAGS, request))
+        fcntl.ioctl(control, _SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags | _IFF_UP))
+    return True
