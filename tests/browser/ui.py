@@ -260,7 +260,8 @@ def assert_translated(scope: Locator, expected_labels: Iterable[str]) -> None:
     assert sorted(labels) == sorted(expected_labels)
     text = shown_text(scope)
     assert not RAW_TEXT.search(text), text
-    assert raw_options(scope) == []
+    raw = raw_options(scope)
+    assert not raw, f"options shown by their raw value, not translated: {raw}"
 
 
 # --- Config flows and options ---------------------------------------------------------
