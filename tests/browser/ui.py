@@ -234,7 +234,7 @@ def raw_options(scope: Locator) -> list[str]:
     integration's ``selector`` texts; without one, the frontend shows the key itself.
     Dropdown items are in the page before the dropdown opens.
     """
-    return scope.evaluate(
+    raw: list[str] = scope.evaluate(
         """(root) => {
           const raw = [];
           const walk = (node) => {
@@ -252,6 +252,7 @@ def raw_options(scope: Locator) -> list[str]:
           return raw;
         }"""
     )
+    return raw
 
 
 def assert_translated(scope: Locator, expected_labels: Iterable[str]) -> None:
