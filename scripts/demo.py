@@ -129,6 +129,11 @@ def main() -> None:
     arguments, hass_arguments = parser.parse_known_args()
     config: Path = arguments.config.resolve()
     folder = config / ".demo"
+    state_file = folder / STATE_FILE
+    if (config / ".storage" / "onboarding").exists() and not state_file.exists():
+        # A Home Assistant of its own: its entries and queued posts must never meet
+        # the simulated line and X.
+        raise SystemExit(f"{config} is not a demo folder: give the demo a new one")
     port = int(os.environ.get("SETUP_PORT", "8123"))
     line = DemoLine(folder, int(os.environ.get("DEMO_PORT", DEFAULT_CONTROL_PORT)))
     line.start()
@@ -154,15 +159,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         print(f"==> Home Assistant starts at {url} (its output: {log})")
         _wait_until_serving(url, hass)
-        state_file = folder / STATE_FILE
         known = (
             DemoState(**json.loads(state_file.read_text()))
             if state_file.exists()
             else None
         )
         state = asyncio.run(_prepare(url, line.control_url, known))
+        # The password is in it: readable by this user only, from the start.
+        state_file.touch(mode=0o600)
         state_file.write_text(json.dumps(asdict(state), indent=2))
-        state_file.chmod(0o600)
         _print_steps(state)
         hass.wait()
     except KeyboardInterrupt:
@@ -259,7 +264,7 @@ async def _prepare(url: str, control_url: str, known: DemoState | None) -> DemoS
             state = DemoState(url, control_url, USERNAME, secrets.token_urlsafe(9))
             token = await _onboard(session, url, state)
         elif known is None:
-            raise SystemExit("This demo folder was onboarded by hand: start afresh")
+            raise SystemExit("This demo folder was onboarded by hand: give a new one")
         else:
             state = DemoState(**(asdict(known) | {"control_url": control_url}))
             token = await _log_in(session, url, state)
