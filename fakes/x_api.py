@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 import hashlib
 import hmac
 from http import HTTPStatus
@@ -240,6 +241,8 @@ class FakeXApi(LoopbackServer):
         self.faults: list[Fault] = []
         self.requests: list[ReceivedRequest] = []
         self.posts: list[str] = []
+        # When each post was published, in the order of `posts`.
+        self.post_times: list[datetime] = []
         self._lock = threading.Lock()
         self._next_id = 1860000000000000000
 
@@ -281,6 +284,7 @@ class FakeXApi(LoopbackServer):
             if text in self.posts:
                 return None
             self.posts.append(text)
+            self.post_times.append(datetime.now(UTC))
             self._next_id += 1
             return str(self._next_id)
 

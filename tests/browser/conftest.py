@@ -4,7 +4,7 @@ One Home Assistant runs per test module, in its own temporary configuration fold
 prepared by ``scripts/develop --prepare-only`` (the configuration ``scripts/develop``
 uses), on a free port. Its speed tests reach the fake speedtest.net through the proxy
 variables of its environment; its X client reaches the fake X API through
-``hass_with_fakes``.
+``fakes.home_assistant``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import urllib.request
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 import pytest
 
+from fakes.home_assistant import X_ORIGIN_VARIABLE
 from fakes.speedtest import FakeSpeedtest
 from fakes.x_api import FakeXApi
-from tests.browser.hass_with_fakes import X_ORIGIN_VARIABLE
 from tests.browser.ui import register_selectors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,8 @@ class HomeAssistantServer:
         ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -110,7 +111,7 @@ def home_assistant(
     speedtest.start()
     x_api = FakeXApi()
     x_api.start()
-    port = _free_port()
+    port = free_port()
     environment = speedtest.environment() | {
         "SETUP_PORT": str(port),
         X_ORIGIN_VARIABLE: x_api.origin,
@@ -121,7 +122,7 @@ def home_assistant(
             [
                 sys.executable,
                 "-m",
-                "tests.browser.hass_with_fakes",
+                "fakes.home_assistant",
                 "--config",
                 config,
                 "--skip-pip",

@@ -62,6 +62,10 @@ def test_config_flow_with_x_account(
         dialog, config["user"], {"isp_name": ISP_NAME, "isp_handle": "ExampleISPHelp"}
     )
     ui.fill_step(dialog, config["user"], PLAN | LIMITS)
+    # The picture shows the form from its top, where the provider is named.
+    ui.field(
+        dialog, ui.field_labels(config["user"])["isp_name"]
+    ).scroll_into_view_if_needed()
     _screenshot(page, screenshots, "setup_form")
     ui.submit(dialog)
 
@@ -197,6 +201,9 @@ def test_blueprints_are_listed_and_one_becomes_an_automation(page: Page) -> None
     # Exact: the input's description names the entity too.
     page.get_by_text(ui.entity_names()["tweet"], exact=True).first.click()
     page.get_by_role("button", name="Save").click()
+    # Saved: the editor moves from the new automation to the stored one. Leaving
+    # before that would drop the save on a busy machine.
+    expect(page).to_have_url(re.compile(r"/config/automation/edit/(?!new)"))
 
     page.goto("/config/automation/dashboard")
     expect(page.get_by_text(chosen["name"], exact=True)).to_be_visible()

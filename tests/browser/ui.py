@@ -153,6 +153,17 @@ def onboard(page: Page, *, name: str, username: str, password: str) -> None:
     page.wait_for_url(re.compile(r"/home/|/lovelace/"))
 
 
+def log_in(page: Page, username: str, password: str) -> None:
+    """The login page of an onboarded Home Assistant."""
+    page.goto("/")
+    # The login page's fields are not Home Assistant's form fields (ha-auth-form-*),
+    # but plain inputs named after what they hold.
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("ha-sidebar")).to_be_visible()
+
+
 # --- Forms ----------------------------------------------------------------------------
 
 
@@ -216,12 +227,42 @@ def shown_text(scope: Locator) -> str:
     )
 
 
+def raw_options(scope: Locator) -> list[str]:
+    """Options of the dropdowns in a form that show their raw value as their text.
+
+    A selector option given by a key ("best") shows its translation from the
+    integration's ``selector`` texts; without one, the frontend shows the key itself.
+    Dropdown items are in the page before the dropdown opens.
+    """
+    raw: list[str] = scope.evaluate(
+        """(root) => {
+          const raw = [];
+          const walk = (node) => {
+            for (const element of node.querySelectorAll('*')) {
+              const value = element.value;
+              if (element.localName === 'ha-dropdown-item'
+                  && typeof value === 'string' && /^[a-z][a-z0-9_]*$/.test(value)
+                  && element.textContent.trim() === value) {
+                raw.push(value);
+              }
+              if (element.shadowRoot) walk(element.shadowRoot);
+            }
+          };
+          walk(root.shadowRoot ?? root);
+          return raw;
+        }"""
+    )
+    return raw
+
+
 def assert_translated(scope: Locator, expected_labels: Iterable[str]) -> None:
-    """Every field is labelled with its translation, and no raw key shows anywhere."""
+    """Every field and option shows its translation, and no raw key shows anywhere."""
     labels = visible_labels(scope)
     assert sorted(labels) == sorted(expected_labels)
     text = shown_text(scope)
     assert not RAW_TEXT.search(text), text
+    raw = raw_options(scope)
+    assert not raw, f"options shown by their raw value, not translated: {raw}"
 
 
 # --- Config flows and options ---------------------------------------------------------
