@@ -75,7 +75,7 @@ HOSTILE_UNITS = ["a-", "a-a.", "1.", "-a.-", "a-http:", "a-www."]
 def _fastest_count(text: str) -> float:
     """The shortest of a few timings: the one least disturbed by other work."""
     timings = []
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         weighted_length(text)
         timings.append(time.perf_counter() - start)
@@ -88,8 +88,9 @@ def test_counting_takes_time_linear_in_the_length(unit: str) -> None:
 
     Time linear in the length makes the ratio about 100; the square of the length,
     as the link pattern once took ("a-" * 16,000 counted in 9.7 s), makes it about
-    10,000. The bound sits a factor 10 from each: no busy machine reaches it with
-    linear counting, and no quadratic counting stays under it.
+    10,000. The bound sits a factor 20 above the one and 5 below the other: a busy
+    machine, which slows the long count more often than the short one, does not reach
+    it with linear counting, and no quadratic counting stays under it.
     """
     short = unit * (1_000 // len(unit))
     long = unit * (100_000 // len(unit))
@@ -97,7 +98,7 @@ def test_counting_takes_time_linear_in_the_length(unit: str) -> None:
 
     ratio = _fastest_count(long) / _fastest_count(short)
 
-    assert ratio < 1_000
+    assert ratio < 2_000
 
 
 @pytest.mark.parametrize(
