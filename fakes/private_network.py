@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
 import struct
+import subprocess
 
 # From <linux/sockios.h> and <linux/if.h>.
 _SIOCGIFFLAGS = 0x8913
@@ -23,8 +25,16 @@ _IFF_UP = 0x1
 _IFREQ = "16sH14x"
 
 
-def enter_private_network() -> bool:
+# A documentation network (RFC 5737): nothing on it is ever reached.
+_LAN_ADDRESS = "192.0.2.1/24"
+
+
+def enter_private_network(*, with_lan: bool = False) -> bool:
     """Move this process into a new network namespace with loopback up.
+
+    With `with_lan`, the namespace also gets a network interface of its own (one end
+    of a veth pair, nothing behind it), because a whole Home Assistant expects one:
+    zeroconf refuses to start on loopback alone.
 
     Returns whether it did; the process keeps the machine's network when it cannot
     (not root, not Linux). Call it before the process starts threads that open sockets.
@@ -39,4 +49,12 @@ def enter_private_network() -> bool:
         request = struct.pack(_IFREQ, b"lo", 0)
         _, flags = struct.unpack(_IFREQ, fcntl.ioctl(control, _SIOCGIFFLAGS, request))
         fcntl.ioctl(control, _SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags | _IFF_UP))
+    if with_lan and (ip := shutil.which("ip") or shutil.which("/usr/sbin/ip")):
+        for command in (
+            ["link", "add", "lan0", "type", "veth", "peer", "name", "lan1"],
+            ["address", "add", _LAN_ADDRESS, "dev", "lan0"],
+            ["link", "set", "lan1", "up"],
+            ["link", "set", "lan0", "up"],
+        ):
+            subprocess.run([ip, *command], check=False, capture_output=True)  # noqa: S603
     return True

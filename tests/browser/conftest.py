@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     The speed tests they run are judged against the loopback's other traffic; with the
     unit tests running alongside, that traffic would make them busy.
     """
-    enter_private_network()
+    enter_private_network(with_lan=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
