@@ -27,6 +27,7 @@ _IFREQ = "16sH14x"
 
 # A documentation network (RFC 5737): nothing on it is ever reached.
 _LAN_ADDRESS = "192.0.2.1/24"
+_LAN_GATEWAY = "192.0.2.254"
 
 
 def enter_private_network(*, with_lan: bool = False) -> bool:
@@ -55,6 +56,9 @@ def enter_private_network(*, with_lan: bool = False) -> bool:
             ["address", "add", _LAN_ADDRESS, "dev", "lan0"],
             ["link", "set", "lan1", "up"],
             ["link", "set", "lan0", "up"],
+            # A way out, as on a machine without internet: discovery (SSDP, mDNS)
+            # sends to multicast and broadcast addresses, and finds nobody.
+            ["route", "add", "default", "via", _LAN_GATEWAY, "dev", "lan0"],
         ):
             subprocess.run([ip, *command], check=False, capture_output=True)  # noqa: S603
     return True

@@ -44,7 +44,9 @@ from custom_components.isp_watch.config_flow import (  # noqa: E402
     SECTION_LIMITS,
     SECTION_POSTING,
     SECTION_TESTING,
+    SECTION_TRAFFIC,
     TESTING_KEYS,
+    TRAFFIC_KEYS,
 )
 from custom_components.isp_watch.const import (  # noqa: E402
     CONF_CONFIRM_DELAY,
@@ -386,6 +388,10 @@ async def _add_entry(api: _HomeAssistant) -> str:
             SECTION_TESTING: {key: options[key] for key in TESTING_KEYS},
             SECTION_LIMITS: {key: options[key] for key in JUDGING_KEYS} | CONTRACT,
             SECTION_POSTING: {key: options[key] for key in POSTING_KEYS},
+            # No router sensors on a simulated line.
+            SECTION_TRAFFIC: {
+                key: options[key] for key in TRAFFIC_KEYS if options[key] is not None
+            },
         },
     )
     if saved.get("type") != "create_entry":
