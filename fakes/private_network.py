@@ -27,7 +27,6 @@ _IFREQ = "16sH14x"
 
 # A documentation network (RFC 5737): nothing on it is ever reached.
 _LAN_ADDRESS = "192.0.2.1/24"
-_LAN_GATEWAY = "192.0.2.254"
 
 
 def enter_private_network(*, with_lan: bool = False) -> bool:
@@ -56,9 +55,10 @@ def enter_private_network(*, with_lan: bool = False) -> bool:
             ["address", "add", _LAN_ADDRESS, "dev", "lan0"],
             ["link", "set", "lan1", "up"],
             ["link", "set", "lan0", "up"],
-            # A way out, as on a machine without internet: discovery (SSDP, mDNS)
-            # sends to multicast and broadcast addresses, and finds nobody.
-            ["route", "add", "default", "via", _LAN_GATEWAY, "dev", "lan0"],
+            # Discovery (SSDP, mDNS) sends to multicast and broadcast addresses, and
+            # finds nobody. Everything else stays unreachable at once, as offline.
+            ["route", "add", "224.0.0.0/4", "dev", "lan0"],
+            ["route", "add", "255.255.255.255/32", "dev", "lan0"],
         ):
             subprocess.run([ip, *command], check=False, capture_output=True)  # noqa: S603
     return True
