@@ -888,12 +888,16 @@ class Direction:
     def next_upload(self, stream: Stream) -> int:
         """The upload size that keeps a connection busy for about its target time."""
         self.next_request()
-        seconds = UPLOAD_REQUEST_SECONDS
-        if not self.by_kernel:
-            # Counted only when the server confirms a whole body: smaller bodies give
-            # the samples a finer grain.
-            seconds /= 4
-        wanted = self._per_stream_rate * seconds
+        wanted = self._per_stream_rate * UPLOAD_REQUEST_SECONDS
+        if self.by_kernel:
+            # A stream is idle for a round trip after each body while it waits for the
+            # server's answer, so the body rounds up: between 1 and 7 MiB there is no
+            # size, and 1 MiB would leave a fast stream idle a tenth of its time.
+            larger = [size for size in UPLOAD_SIZES if size >= wanted]
+            return max(FIRST_UPLOAD, larger[0] if larger else UPLOAD_SIZES[-1])
+        # Counted only when the server confirms a whole body: smaller bodies give the
+        # samples a finer grain.
+        wanted /= 4
         return max([FIRST_UPLOAD, *(size for size in UPLOAD_SIZES if size <= wanted)])
 
     def delivered(self) -> int:
