@@ -281,12 +281,10 @@ async def test_missed_tests_move_a_day_on(
     assert attributes["next_test"] == "2026-11-06T07:00:00+01:00"
 
 
-async def test_a_campaign_that_cannot_finish_says_why(
-    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+def _store_first_day_measured(
+    hass_storage: dict[str, Any], entry: MockConfigEntry, first: date
 ) -> None:
-    """Back after two weeks, the 3 days no longer fit into 14: the campaign ends."""
-    entry = make_entry(data=CONTRACT, polling=False)
-    first = date(2026, 11, 2)
+    """A running campaign whose first measuring day has all its 10 tests."""
     store_campaign(
         hass_storage,
         entry,
@@ -296,6 +294,15 @@ async def test_a_campaign_that_cannot_finish_says_why(
             measurements=campaign_days((first, 10)),
         ),
     )
+
+
+async def test_a_campaign_that_cannot_finish_says_why(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    """Back after two weeks, the 3 days no longer fit into 14: the campaign ends."""
+    entry = make_entry(data=CONTRACT, polling=False)
+    first = date(2026, 11, 2)
+    _store_first_day_measured(hass_storage, entry, first)
     freezer.move_to(berlin(date(2026, 11, 14), time(12)))
     await setup_entry(hass, entry)
 
@@ -315,15 +322,7 @@ async def test_a_machine_that_slept_past_the_window_ends_the_campaign(
     """The timer fires long after its time: the campaign ends instead of testing."""
     entry = make_entry(data=CONTRACT, polling=False)
     first = date(2026, 11, 2)
-    store_campaign(
-        hass_storage,
-        entry,
-        Campaign(
-            phase=CampaignPhase.RUNNING,
-            started=berlin(first, time(6)),
-            measurements=campaign_days((first, 10)),
-        ),
-    )
+    _store_first_day_measured(hass_storage, entry, first)
     freezer.move_to(berlin(first, time(23, 30)))
     await setup_entry(hass, entry)
     assert _attributes(hass, CAMPAIGN)["next_test"] == "2026-11-04T07:00:00+01:00"
