@@ -232,9 +232,11 @@ class FakeSpeedtest(LoopbackServer):
         self.ramp_seconds = 0.0
         """How long each direction's rate takes to ramp up (see Pacer)."""
         self.latency_pattern_ms: tuple[float, ...] = (0.0,)
-        """Extra latency of successive probes, in turn: delay variation (jitter)."""
+        """Extra latency of successive probes on an idle line, in turn: delay
+        variation (jitter)."""
         self.loaded_latency_ms = 0.0
-        """Extra latency while downloads or uploads run: a bloated buffer."""
+        """Extra latency, instead of the variation, while downloads or uploads run:
+        a bloated buffer."""
         self.transfers = 0
         self.servers = [
             FakeServer(id=SERVER_IDS[0], name="Town 0", sponsor="Example Hosting 0",
@@ -390,10 +392,15 @@ class FakeSpeedtest(LoopbackServer):
     def probe_delay(self, server: FakeServer, probe: int) -> float:
         """The latency (s) a probe shows: base, the server's, variation, load."""
         with self._lock:
-            loaded = self.loaded_latency_ms if self.transfers else 0.0
-        pattern = self.latency_pattern_ms
-        variation = pattern[probe % len(pattern)]
-        total = self.latency_ms + server.extra_latency_ms + variation + loaded
+            busy = self.transfers > 0
+        # A full buffer's delay dwarfs the idle line's variation, so a test can
+        # assert exact floors for both.
+        if busy:
+            extra = self.loaded_latency_ms
+        else:
+            pattern = self.latency_pattern_ms
+            extra = pattern[probe % len(pattern)]
+        total = self.latency_ms + server.extra_latency_ms + extra
         return total / 1000
 
     def faulty(self, kind: str) -> bool:

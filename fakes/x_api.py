@@ -18,7 +18,8 @@ then stall: the client times out on a post that exists, as happens for real),
 each byte well within a read timeout), ``trickle-headers`` (the same for the status
 line and headers), ``reset`` (drop the connection with a TCP reset) and ``raw`` (any
 status, body and content type: the odd answers a server in the way, or a broken one,
-gives). ``stop()`` refuses connections; ``start()`` listens again on the same port.
+gives). Clearing ``answering`` holds every answer until it is set again.
+``stop()`` refuses connections; ``start()`` listens again on the same port.
 
 How tests point tweepy at it: tweepy always calls ``https://api.twitter.com``. The X
 client mounts an adapter on tweepy's session that sends those requests to
@@ -238,6 +239,10 @@ class FakeXApi(LoopbackServer):
         self.trickle_interval = 0.2
         # Requests held by a stall right now: a client that gave up left them here.
         self.holding = 0
+        # Cleared, every request waits for its answer until it is set again (or the
+        # fake stops): a post that is certainly still on its way.
+        self.answering = threading.Event()
+        self.answering.set()
         self.faults: list[Fault] = []
         self.requests: list[ReceivedRequest] = []
         self.posts: list[str] = []
@@ -278,6 +283,13 @@ class FakeXApi(LoopbackServer):
             with self._lock:
                 self.holding -= 1
 
+    def wait_until_answering(self) -> None:
+        """Hold a request while answers are held, at most until the fake stops."""
+        deadline = time.monotonic() + self.stall_seconds
+        while not self.answering.wait(0.05):
+            if self.release.is_set() or time.monotonic() > deadline:
+                return
+
     def publish(self, text: str) -> str | None:
         """Store a post; None when the same text was posted before."""
         with self._lock:
@@ -313,6 +325,7 @@ class _Handler(QuietHandler):
         )
         text = body.get("text") if body else None
         self.owner.record(ReceivedRequest(self.command, parts.path, valid, text))
+        self.owner.wait_until_answering()
         if (fault := self.owner.take_fault()) is not None:
             if fault.kind in {"trickle", "trickle-headers"}:
                 # The normal answer, slowly.

@@ -186,13 +186,14 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     the margins above the floors cover a loaded machine.
     """
     line.test_length = 3
-    # Two probes of 60 ms, then one of 90 ms, in turn: the median is 60 ms, well inside
-    # the larger group. Nine steps of ten probes are three turns: six steps of 30 ms,
-    # three of none, so the jitter is 20 ms. While data flows, a bloated buffer adds
-    # 90 ms.
+    # Two probes of 60 ms, then one of 210 ms, in turn: the median is 60 ms, where the
+    # mean would be 110. Nine steps of ten probes are three turns: six steps of 150 ms,
+    # three of none, so the jitter is 100 ms (the samples' standard deviation would be
+    # 69). While data flows, a bloated buffer adds 150 ms instead. Each upper bound
+    # leaves a loaded machine 35 ms and still fails the mean.
     line.latency_ms = 60
-    line.latency_pattern_ms = (0.0, 0.0, 30.0)
-    line.loaded_latency_ms = 90
+    line.latency_pattern_ms = (0.0, 0.0, 150.0)
+    line.loaded_latency_ms = 150
     process = start_runner("test", timeout=5.0)
 
     stdout, _ = process.communicate(timeout=HANG_GUARD * 2)
@@ -200,8 +201,8 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     answer = _only_answer(stdout)
     assert answer["type"] == "measurement", answer
     assert answer["ping_samples"] >= 10
-    assert 59 <= answer["ping_ms"] <= 75
-    assert 18 <= answer["jitter_ms"] <= 30
+    assert 59 <= answer["ping_ms"] <= 95
+    assert 80 <= answer["jitter_ms"] <= 130
     # Under load the probes see the added delay.
-    assert 149 <= answer["download_latency_ms"] <= 175
-    assert 149 <= answer["upload_latency_ms"] <= 175
+    assert 209 <= answer["download_latency_ms"] <= 245
+    assert 209 <= answer["upload_latency_ms"] <= 245
