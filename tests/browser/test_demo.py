@@ -120,7 +120,7 @@ def test_the_loop_from_a_test_result_to_the_post(
     ui.log_in(tab, demo.state["username"], demo.state["password"])
 
     # Step 2: the device page already shows a result of the good line.
-    tab.goto(demo.state["device_url"])
+    ui.visit(tab, demo.state["device_url"])
     cards = tab.locator("ha-device-entities-card")
     expect(ui.entity_row(cards, names["download"])).to_contain_text(
         re.compile(r"\d+(\.\d+)? Mbit/s"), timeout=demo.remaining_ms()
@@ -129,7 +129,7 @@ def test_the_loop_from_a_test_result_to_the_post(
 
     # Step 3: the control page, in a tab of its own.
     control = tab.context.new_page()
-    control.goto(demo.state["control_url"])
+    ui.visit(control, demo.state["control_url"])
     control.get_by_role("button", name=PROFILES["evening"].title).click()
     expect(control.locator("#profile")).to_contain_text(PROFILES["evening"].title)
 
@@ -157,7 +157,7 @@ def test_the_automation_is_the_blueprint_form(
 ) -> None:
     """The automation that posted is the shipped blueprint, filled in."""
     slow = ui.blueprints()["tweet_when_slow.yaml"]
-    tab.goto("/config/automation/dashboard")
+    ui.visit(tab, "/config/automation/dashboard")
     tab.get_by_text("Tell the ISP when the internet stays slow", exact=True).click()
     for field in ("slow_sensor", "tweet_entity", "stay_slow", "message"):
         expect(tab.get_by_text(slow["input"][field]["name"]).first).to_be_visible()
@@ -169,7 +169,7 @@ def test_the_dashboard_shows_a_day_with_a_slow_evening(
     tab: Page, demo: Demo, screenshots: Path | None
 ) -> None:
     """The shipped dashboard loads with every card, the graphs a day of statistics."""
-    tab.goto(demo.state["dashboard_url"])
+    ui.visit(tab, demo.state["dashboard_url"])
     graphs = tab.locator("hui-statistics-graph-card")
     expect(graphs.first.locator("ha-chart-base")).to_be_visible()
     shown = ui.shown_text(tab.locator("home-assistant"))

@@ -190,7 +190,7 @@ def test_slow_internet_attributes_in_more_info(page: Page) -> None:
 def test_blueprints_are_listed_and_one_becomes_an_automation(page: Page) -> None:
     """All shipped blueprints are there; one, filled in, is a working automation."""
     blueprints = ui.blueprints()
-    page.goto("/config/blueprint/dashboard")
+    ui.visit(page, "/config/blueprint/dashboard")
     for blueprint in blueprints.values():
         expect(page.get_by_text(blueprint["name"], exact=True)).to_be_visible()
 
@@ -207,7 +207,7 @@ def test_blueprints_are_listed_and_one_becomes_an_automation(page: Page) -> None
     # before that would drop the save on a busy machine.
     expect(page).to_have_url(re.compile(r"/config/automation/edit/(?!new)"))
 
-    page.goto("/config/automation/dashboard")
+    ui.visit(page, "/config/automation/dashboard")
     expect(page.get_by_text(chosen["name"], exact=True)).to_be_visible()
 
 

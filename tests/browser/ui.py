@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 import hass_frontend
-from playwright.sync_api import Locator, Page, Playwright, expect
+from playwright.sync_api import Error, Locator, Page, Playwright, expect
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +62,22 @@ FIELD_ENGINE = """
 # Texts that only appear when a translation is missing: Home Assistant's own
 # placeholders, or our translation keys.
 RAW_TEXT = re.compile(r"component\.isp_watch\.|\[%key:|isp_watch\.(config|options)\.")
+
+
+def visit(page: Page, address: str) -> None:
+    """Open an address in the tab.
+
+    A dialog that just closed may still be taking its entry out of the tab's history,
+    and that aborts a navigation begun at the same moment: then it is begun again.
+    """
+    for attempt in range(3):
+        try:
+            page.goto(address)
+        except Error as error:
+            if "ERR_ABORTED" not in error.message or attempt == 2:
+                raise
+        else:
+            return
 
 
 def register_selectors(playwright: Playwright) -> None:
@@ -120,7 +136,7 @@ def choose_language(page: Page, language: str, name: str) -> None:
 
     ``name`` is the language as the picker lists it, in that language ("Deutsch").
     """
-    page.goto("/profile/localization")
+    visit(page, "/profile/localization")
     page.locator("ha-language-picker ha-picker-field").click()
     page.locator("ha-combo-box-item").filter(has_text=name).first.click()
     settings = frontend_texts(language)["panel.config"]
@@ -132,7 +148,7 @@ def choose_language(page: Page, language: str, name: str) -> None:
 
 def onboard(page: Page, *, name: str, username: str, password: str) -> None:
     """Walk the onboarding of a fresh Home Assistant as a new user does."""
-    page.goto("/")
+    visit(page, "/")
     page.get_by_role("button", name="Create my smart home").click()
     fill(page, "Name", name)
     fill(page, "Username", username)
@@ -155,7 +171,7 @@ def onboard(page: Page, *, name: str, username: str, password: str) -> None:
 
 def log_in(page: Page, username: str, password: str) -> None:
     """The login page of an onboarded Home Assistant."""
-    page.goto("/")
+    visit(page, "/")
     # The login page's fields are not Home Assistant's form fields (ha-auth-form-*),
     # but plain inputs named after what they hold.
     page.locator("input[name=username]").fill(username)
@@ -282,7 +298,7 @@ def integration_name() -> str:
 def start_adding_integration(page: Page, language: str = "en") -> Locator:
     """Settings → Devices & services → Add integration → ISP Watch: the dialog."""
     texts = frontend_texts(language)
-    page.goto("/home/overview")
+    visit(page, "/home/overview")
     page.locator("ha-sidebar").get_by_text(texts["panel.config"], exact=True).click()
     page.get_by_text(
         texts["ui.panel.config.dashboard.devices.main"], exact=True
@@ -332,7 +348,7 @@ def choose(dialog: Locator, menu: Mapping[str, Any], option: str) -> None:
 
 def open_options(page: Page) -> Locator:
     """The integration's page → Configure: the options dialog."""
-    page.goto("/config/integrations/integration/isp_watch")
+    visit(page, "/config/integrations/integration/isp_watch")
     page.get_by_role("button", name="Configure").first.click()
     return flow_dialog(page)
 
@@ -359,7 +375,7 @@ def entity_names() -> dict[str, str]:
 
 def open_device(page: Page, name: str) -> Locator:
     """Settings → Devices → the device; its entities' cards."""
-    page.goto("/config/devices/dashboard")
+    visit(page, "/config/devices/dashboard")
     page.get_by_text(name, exact=True).first.click()
     cards = page.locator("ha-device-entities-card")
     expect(cards.first).to_be_visible()
