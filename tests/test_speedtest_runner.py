@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -206,3 +207,41 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     # Under load the probes see the added delay.
     assert 209 <= answer["download_latency_ms"] <= 245
     assert 209 <= answer["upload_latency_ms"] <= 245
+
+
+SEGMENT = 1448
+
+
+class _ConnectionAfterALoss:
+    """A connection's struct tcp_info, laid out as Linux does: what the peer has."""
+
+    def __init__(self, acknowledged: int, beyond_gap: int) -> None:
+        self.acknowledged = acknowledged
+        self.beyond_gap = beyond_gap
+
+    def getsockopt(self, level: int, option: int, size: int) -> bytes:
+        assert (level, option) == (socket.IPPROTO_TCP, socket.TCP_INFO)
+        info = bytearray(size)
+        info[16:20] = SEGMENT.to_bytes(4, "little")  # tcpi_snd_mss
+        info[28:32] = self.beyond_gap.to_bytes(4, "little")  # tcpi_sacked
+        info[120:128] = self.acknowledged.to_bytes(8, "little")  # tcpi_bytes_acked
+        return bytes(info)
+
+
+def test_upload_counts_what_arrived_beyond_a_loss_when_it_arrives() -> None:
+    """A lost segment does not hold back the count of the ten that arrived after it.
+
+    The server acknowledges them selectively at once; the cumulative count jumps only
+    when the gap is filled. Counting them on arrival keeps a later window from being
+    credited with bytes that crossed the line before it began.
+    """
+    before_loss = _ConnectionAfterALoss(acknowledged=100 * SEGMENT, beyond_gap=0)
+    in_gap = _ConnectionAfterALoss(acknowledged=100 * SEGMENT, beyond_gap=10)
+    gap_filled = _ConnectionAfterALoss(acknowledged=111 * SEGMENT, beyond_gap=0)
+
+    counts = [
+        speedtest_runner.kernel_count(connection, "upload")  # type: ignore[arg-type]
+        for connection in (before_loss, in_gap, gap_filled)
+    ]
+
+    assert counts == [100 * SEGMENT, 110 * SEGMENT, 111 * SEGMENT]

@@ -19,7 +19,8 @@ with its body), through the same proxy environment:
   keep it busy for a second or two; a connection is reused while the server keeps it
   open, and a reuse that fails is retried once on a new connection, without reuse;
 * the bytes delivered are sampled every 100 ms: body bytes read for download, and for
-  upload the bytes the server acknowledged (Linux ``TCP_INFO`` ``tcpi_bytes_acked``),
+  upload the bytes the server acknowledged (Linux ``TCP_INFO`` ``tcpi_bytes_acked``,
+  plus the segments it acknowledged selectively beyond a loss, ``tcpi_sacked``),
   never bytes still in a send buffer. Through a proxy or TLS the acknowledgements come
   from the proxy or count the encryption, so there only the server's ``size=N`` counts;
 * a direction stops once two consecutive 1.5 s windows agree within 4 % for half a
@@ -374,6 +375,10 @@ READ_BUFFER: Final = 64 * 1024
 # at these offsets; the first counts upload, the second download.
 TCP_INFO_SIZE: Final = 232
 KERNEL_COUNT_OFFSET: Final = {"upload": 120, "download": 128}
+# ... and the 32-bit tcpi_snd_mss and tcpi_sacked: the segment size, and the segments
+# the peer has received beyond a gap left by a loss (selective acknowledgement).
+SEND_SEGMENT_OFFSET: Final = 16
+SACKED_SEGMENTS_OFFSET: Final = 28
 # What a connection put on the wire, for the host's other traffic: tcpi_bytes_sent
 # (retransmissions included, Linux 4.19+) for upload, tcpi_bytes_received for download.
 WIRE_COUNT_OFFSET: Final = {"upload": 200, "download": 128}
@@ -396,31 +401,50 @@ def upload_body() -> memoryview:
 
 
 def kernel_count(sock: socket.socket, purpose: str) -> int | None:
-    """Bytes the peer acknowledged (upload) or the kernel received (download).
+    """Bytes the peer has received (upload) or the kernel received (download).
 
     Where the kernel tells (Linux): it counts what crossed the line, whether or not a
     busy process has read it yet, and never what still waits in a send buffer.
     """
-    return tcp_info_count(sock, KERNEL_COUNT_OFFSET[purpose])
+    info = tcp_info(sock)
+    if info is None:
+        return None
+    count = tcp_info_field(info, KERNEL_COUNT_OFFSET[purpose], 8)
+    if purpose == "download" or count is None:
+        return count
+    # After a loss the acknowledged count stands still until the gap is filled, then
+    # jumps by everything that arrived meanwhile: a window that begins during the gap
+    # would be credited with bytes that crossed the line before it (up to 1.8 % too
+    # much at 50 Mbit/s). The segments received beyond the gap count when they arrive.
+    segment = tcp_info_field(info, SEND_SEGMENT_OFFSET, 4)
+    beyond_gap = tcp_info_field(info, SACKED_SEGMENTS_OFFSET, 4)
+    if segment is None or beyond_gap is None:
+        return count
+    return count + beyond_gap * segment
 
 
 def wire_count(sock: socket.socket, purpose: str) -> int | None:
     """Bytes the connection sent (retransmissions too) or received, TLS included."""
-    return tcp_info_count(sock, WIRE_COUNT_OFFSET[purpose])
+    info = tcp_info(sock)
+    return None if info is None else tcp_info_field(info, WIRE_COUNT_OFFSET[purpose], 8)
 
 
-def tcp_info_count(sock: socket.socket, offset: int) -> int | None:
-    """A 64-bit counter of Linux's struct tcp_info; None where the kernel has none."""
+def tcp_info(sock: socket.socket) -> bytes | None:
+    """Linux's struct tcp_info of a connection; None where the kernel has none."""
     option = getattr(socket, "TCP_INFO", None)
     if option is None:
         return None
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
+        return sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_SIZE)
     except OSError:
         return None
-    if len(info) < offset + 8:
+
+
+def tcp_info_field(info: bytes, offset: int, size: int) -> int | None:
+    """An unsigned field of struct tcp_info; None where this kernel's is shorter."""
+    if len(info) < offset + size:
         return None
-    return int.from_bytes(info[offset : offset + 8], "little")
+    return int.from_bytes(info[offset : offset + size], "little")
 
 
 def read_interface_counters() -> str | None:
