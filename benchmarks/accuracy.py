@@ -43,6 +43,7 @@ none). Its default link is 100 Mbit/s at 20 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -66,7 +67,7 @@ DELAY_LINE_SOURCE = Path(__file__).with_name("delay_line.c")
 CLIENT_ADDRESS = "10.77.0.1"
 SERVER_ADDRESS = "10.77.0.2"
 CALIBRATION_PORT = 5201
-CALIBRATION_FLOWS = 4
+CALIBRATION_FLOWS = 8
 CALIBRATION_SECONDS = 5.0
 CALIBRATION_SKIP = 2.0
 # Rates (Mbit/s) and round-trip times (ms) the issue asks for.
@@ -247,7 +248,7 @@ def serve(address: str) -> None:
 
 
 def calibration_endpoint(address: str) -> None:
-    """'D': send until closed. 'U': read for the calibration time, answer the rate."""
+    """'D': send until the client closes. 'U': read until the client closes."""
     listener = socket.create_server((address, CALIBRATION_PORT), backlog=64)
     while True:
         connection, _ = listener.accept()
@@ -258,38 +259,20 @@ def calibration_endpoint(address: str) -> None:
 
 def calibration_flow(connection: socket.socket) -> None:
     """One flow of the calibration, as the client asks."""
-    with connection:
-        mode = connection.recv(1)
-        if mode == b"D":
+    with connection, contextlib.suppress(OSError):
+        if connection.recv(1) == b"D":
             payload = b"\0" * (256 * 1024)
-            try:
-                while True:
-                    connection.sendall(payload)
-            except OSError:
-                return
-        counted = receive_for(connection, CALIBRATION_SECONDS, CALIBRATION_SKIP)
-        # Unread data would turn the close into a reset that loses the answer.
-        while connection.recv(256 * 1024):
-            pass
-        connection.sendall(json.dumps(counted).encode())
+            while True:
+                connection.sendall(payload)
+        drain(connection)
 
 
-def receive_for(connection: socket.socket, seconds: float, skip: float) -> float:
-    """Bytes per second received after `skip` seconds, until `seconds`."""
+def drain(connection: socket.socket) -> None:
+    """Read until the peer closes."""
     buffer = bytearray(256 * 1024)
-    start = time.monotonic()
-    counted = 0
-    begun: float | None = None
-    while (now := time.monotonic()) - start < seconds:
-        size = connection.recv_into(buffer)
-        if not size:
-            break
-        if now - start >= skip:
-            if begun is None:
-                begun = now
-            else:
-                counted += size
-    return counted / (time.monotonic() - begun) if begun else 0.0
+    with contextlib.suppress(OSError):
+        while connection.recv_into(buffer):
+            pass
 
 
 # -- client namespace ----------------------------------------------------------------
@@ -310,33 +293,48 @@ def no_offload(device: str) -> None:
 
 
 def calibrate(direction: str) -> None:
-    """Print the raw TCP rate (bit/s) of flows in `direction`, at the receiver."""
-    rates: list[float] = []
+    """Print the raw TCP rate (bit/s) of flows in `direction`, as the kernel counts.
 
-    def flow() -> None:
-        with socket.create_connection((SERVER_ADDRESS, CALIBRATION_PORT)) as sock:
-            if direction == "download":
-                sock.sendall(b"D")
-                rates.append(receive_for(sock, CALIBRATION_SECONDS, CALIBRATION_SKIP))
-                return
-            sock.sendall(b"U")
-            payload = b"\0" * (256 * 1024)
-            sock.settimeout(CALIBRATION_SECONDS + 5)
-            deadline = time.monotonic() + CALIBRATION_SECONDS + 0.5
-            try:
-                while time.monotonic() < deadline:
-                    sock.sendall(payload)
-            except OSError:
-                pass
+    The kernel's counts at two moments are exact, where counting reads would credit
+    data that waited in a buffer to the wrong side of a moment; all flows count the
+    same window. Upload is counted by the sender, as the runner counts it: what the
+    server acknowledged, selectively beyond a loss too. The receiver's own count
+    holds back whatever arrived beyond a gap until the gap is filled, and a window
+    that begins during one is credited with bytes from before it (up to 3 % at
+    10 Mbit/s here, where tbf drops upload packets on the wire).
+    """
+    sys.path.insert(0, str(ROOT))
+    from custom_components.isp_watch.speedtest_runner import kernel_count
+
+    purpose = "download" if direction == "download" else "upload"
+    begin = time.monotonic() + CALIBRATION_SKIP
+    end = begin + CALIBRATION_SECONDS - CALIBRATION_SKIP
+    flows = [
+        socket.create_connection((SERVER_ADDRESS, CALIBRATION_PORT))
+        for _ in range(CALIBRATION_FLOWS)
+    ]
+
+    def send(sock: socket.socket) -> None:
+        payload = b"\0" * (256 * 1024)
+        with contextlib.suppress(OSError):
+            while time.monotonic() < end + 0.5:
+                sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
-            rates.append(float(sock.recv(100)))
 
-    threads = [threading.Thread(target=flow) for _ in range(CALIBRATION_FLOWS)]
+    threads = []
+    for sock in flows:
+        sock.sendall(b"D" if purpose == "download" else b"U")
+        work = drain if purpose == "download" else send
+        threads.append(threading.Thread(target=work, args=(sock,), daemon=True))
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
-    print(sum(rates) * 8)
+    time.sleep(max(0.0, begin - time.monotonic()))
+    before = sum(kernel_count(sock, purpose) or 0 for sock in flows)
+    time.sleep(max(0.0, end - time.monotonic()))
+    after = sum(kernel_count(sock, purpose) or 0 for sock in flows)
+    for sock in flows:
+        sock.close()
+    print((after - before) * 8 / (end - begin))
 
 
 def speedtest_cli(answer_file: str) -> None:
