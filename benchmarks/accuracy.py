@@ -24,8 +24,9 @@ The link is built here, with nothing outside the namespaces it creates:
   configuration over TLS through a proxy CONNECT, as in production, and no pacing of
   its own: the link is the bottleneck.
 
-For every rate the ceiling is calibrated first with raw TCP flows (counted at the
-receiver), then the two clients run alternately. The table shows, per direction,
+For every rate the ceiling is calibrated first with raw TCP flows (counted by the
+kernel: download at the receiver, upload at the sender), then the two clients run
+alternately. The table shows, per direction,
 what each reported divided by the link's rate, the data the whole test moved over the
 link, the test's duration and the CPU time of the child process.
 
@@ -187,12 +188,18 @@ class Link:
             self.delay_line = None
 
     def wire_bytes(self) -> int:
-        """Bytes that crossed the client's end of the link, both ways, so far."""
+        """Bytes that crossed the client's end of the link, both ways, so far.
+
+        What left is counted by its tbf queue, with the headers of every packet: the
+        device counts a segment of up to 64 KB with its headers once.
+        """
         shown = json.loads(
             self.in_client("ip", "-j", "-s", "link", "show", "veth-c").stdout
         )
-        stats = shown[0]["stats64"]
-        return int(stats["rx"]["bytes"]) + int(stats["tx"]["bytes"])
+        queue = json.loads(
+            self.in_client("tc", "-s", "-j", "qdisc", "show", "dev", "veth-c").stdout
+        )
+        return int(shown[0]["stats64"]["rx"]["bytes"]) + int(queue[0]["bytes"])
 
     def remove(self) -> None:
         """Take everything down."""
