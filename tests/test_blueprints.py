@@ -40,6 +40,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 from tests.common import (
     INTERNET,
+    LOADED_MACHINE_MS,
     RUN_TEST,
     SLOW,
     TWEET,
@@ -175,7 +176,7 @@ async def test_tweet_when_jitter_and_latency_under_load_are_too_high(
     slow = hass.states.get(SLOW)
     assert slow.state == "on"
     assert slow.attributes["violated"] == ["jitter", "loaded_latency"]
-    assert slow.attributes["median_jitter"] == pytest.approx(40, abs=10)
+    assert 30 <= slow.attributes["median_jitter"] <= 40 + LOADED_MACHINE_MS
     assert slow.attributes["median_loaded_latency"] >= 250
     assert slow.attributes["max_jitter"] == 10.0
     assert slow.attributes["max_loaded_latency"] == 150.0

@@ -22,6 +22,7 @@ from custom_components.isp_watch import speedtest_runner
 from custom_components.isp_watch.models import FailureKind
 from custom_components.isp_watch.speedtest_client import RUNNER
 from fakes.speedtest import CLIENT_IP, FakeSpeedtest
+from tests.common import LOADED_MACHINE_MS
 
 # Far longer than any of these tests needs; only a hang would reach it.
 HANG_GUARD = 30
@@ -183,17 +184,17 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     """Ping, jitter and latency under load come from the probes' samples.
 
     The fake delays every answer by at least what it is told, so each figure has an
-    exact floor; a busy machine only adds to it. The delays are large enough that
-    the margins above the floors cover a loaded machine.
+    exact floor; a busy machine only adds to it. The delays are large enough that a
+    loaded machine's margin still tells the right figure from a wrong one.
     """
     line.test_length = 3
-    # Two probes of 60 ms, then one of 210 ms, in turn: the median is 60 ms, where the
-    # mean would be 110. Nine steps of ten probes are three turns: six steps of 150 ms,
-    # three of none, so the jitter is 100 ms (the samples' standard deviation would be
-    # 69). While data flows, a bloated buffer adds 150 ms instead. Each upper bound
-    # leaves a loaded machine 35 ms and still fails the mean.
+    # Two probes of 60 ms, then one of 360 ms, in turn: the median is 60 ms, where the
+    # mean would be 160. Nine steps of ten probes are three turns: six steps of 300 ms,
+    # three of none, so the jitter is 200 ms (the samples' standard deviation would be
+    # 138, the largest step 300). While data flows, a bloated buffer adds 150 ms
+    # instead: a median of 210.
     line.latency_ms = 60
-    line.latency_pattern_ms = (0.0, 0.0, 150.0)
+    line.latency_pattern_ms = (0.0, 0.0, 300.0)
     line.loaded_latency_ms = 150
     process = start_runner("test", timeout=5.0)
 
@@ -202,11 +203,12 @@ def test_jitter_and_latency_under_load(start_runner: Any, line: FakeSpeedtest) -
     answer = _only_answer(stdout)
     assert answer["type"] == "measurement", answer
     assert answer["ping_samples"] >= 10
-    assert 59 <= answer["ping_ms"] <= 95
-    assert 80 <= answer["jitter_ms"] <= 130
+    assert 60 <= answer["ping_ms"] <= 60 + LOADED_MACHINE_MS
+    # A busy moment lengthens a step or shortens it.
+    assert 200 - LOADED_MACHINE_MS <= answer["jitter_ms"] <= 200 + LOADED_MACHINE_MS
     # Under load the probes see the added delay.
-    assert 209 <= answer["download_latency_ms"] <= 245
-    assert 209 <= answer["upload_latency_ms"] <= 245
+    assert 210 <= answer["download_latency_ms"] <= 210 + LOADED_MACHINE_MS
+    assert 210 <= answer["upload_latency_ms"] <= 210 + LOADED_MACHINE_MS
 
 
 SEGMENT = 1448
