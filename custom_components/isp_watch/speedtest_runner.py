@@ -18,11 +18,13 @@ with its body), through the same proxy environment:
 * parallel streams, more of them on a fast line, each asking for requests sized to
   keep it busy for a second or two; a connection is reused while the server keeps it
   open, and a reuse that fails is retried once on a new connection, without reuse;
-* the bytes delivered are sampled every 100 ms: body bytes read for download, and for
-  upload the bytes the server acknowledged (Linux ``TCP_INFO`` ``tcpi_bytes_acked``,
-  plus the segments it acknowledged selectively beyond a loss, ``tcpi_sacked``),
-  never bytes still in a send buffer. Through a proxy or TLS the acknowledgements come
-  from the proxy or count the encryption, so there only the server's ``size=N`` counts;
+* the bytes delivered are sampled every 100 ms: for download the bytes the kernel
+  received (Linux ``TCP_INFO`` ``tcpi_bytes_received``), and for upload the bytes the
+  server acknowledged (``tcpi_bytes_acked``, plus the segments it acknowledged
+  selectively beyond a loss, ``tcpi_sacked``), never bytes still in a send buffer.
+  Through a proxy or TLS the kernel's counts are the proxy's or include the
+  encryption, and elsewhere there are none: there download counts the body bytes read
+  and upload only the server's ``size=N``;
 * a direction stops once two consecutive 1.5 s windows agree within 4 % for half a
   second, and reports the rate over those windows: the ramp-up never counts. Hard
   limits: the configuration's test length (4 to 8 s) and 500 MB per direction;
