@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import socket
 import subprocess
 import sys
@@ -41,6 +42,9 @@ CHROMIUM_ARGS = [
     "--no-proxy-server",
 ]
 STARTUP_DEADLINE = 120.0
+# A line of Home Assistant's log that begins an entry; the lines after it until the
+# next one (a traceback) belong to it.
+LOG_ENTRY_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 # How long a page may take to show what a step waits for; generous, as the machine
 # running the tests may be busy with other work.
 UI_TIMEOUT_MS = 30_000
@@ -76,13 +80,15 @@ class HomeAssistantServer:
     x_api: FakeXApi
 
     def log_errors(self) -> list[str]:
-        """ERROR lines Home Assistant logged."""
+        """The errors Home Assistant logged, each with the traceback that follows it."""
         log_file = self.config / "home-assistant.log"
-        return [
-            line
-            for line in log_file.read_text(errors="replace").splitlines()
-            if " ERROR " in line
-        ]
+        entries: list[str] = []
+        for line in log_file.read_text(errors="replace").splitlines():
+            if LOG_ENTRY_START.match(line) or not entries:
+                entries.append(line)
+            else:
+                entries[-1] += "\n" + line
+        return [entry for entry in entries if " ERROR " in entry.partition("\n")[0]]
 
 
 def free_port() -> int:

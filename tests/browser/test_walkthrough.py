@@ -25,6 +25,12 @@ ABOVE_PLAN = "150"
 # Loggers of integrations that the onboarding adds and that need the internet
 # (weather, text-to-speech, radio): offline they fail, whatever the project does.
 NEEDS_THE_INTERNET = re.compile(r"\b(met|google_translate|radio_browser)\b")
+# aiohttp's websocket writer raises in a task of its own when a tab closes its
+# connection while Home Assistant sends it a compressed message, as a walk that moves
+# from page to page does: nothing of any integration, and nothing a user sees.
+TAB_CLOSED_WHILE_SENDING = re.compile(
+    r"aiohttp/_websocket/writer\.py.*\n.*Cannot write to closing transport\Z", re.DOTALL
+)
 
 
 def _screenshot(page: Page, folder: Path | None, name: str) -> None:
@@ -214,8 +220,9 @@ def test_blueprints_are_listed_and_one_becomes_an_automation(page: Page) -> None
 def test_isp_watch_logged_no_errors(home_assistant: HomeAssistantServer) -> None:
     """The whole walk left no error of ISP Watch, or of any integration, in the log."""
     errors = [
-        line
-        for line in home_assistant.log_errors()
-        if not NEEDS_THE_INTERNET.search(line)
+        entry
+        for entry in home_assistant.log_errors()
+        if not NEEDS_THE_INTERNET.search(entry.partition("\n")[0])
+        and not TAB_CLOSED_WHILE_SENDING.search(entry)
     ]
     assert errors == []
