@@ -396,6 +396,39 @@ def busy_evenings(seed: int) -> Line:
     return line
 
 
+def replay(
+    scenario: Callable[[int], Line], strategy: Strategy, runs: int
+) -> tuple[str, Score, Counts]:
+    """Every seeded run of a scenario under a strategy: its name, score and counts."""
+    total = Score()
+    counts = Counts()
+    name = ""
+    for seed in range(1, runs + 1):
+        line = scenario(seed)
+        name = line.name
+        offset = timedelta(minutes=(seed * 37) % 60)
+        household = (
+            None
+            if strategy.sensor is None
+            else Household(
+                line=line,
+                rng=random.Random(seed * 7919),
+                poll_phase=timedelta(seconds=seed % 30),
+                kind=strategy.sensor,
+            )
+        )
+        outcome = run(
+            line,
+            offset,
+            household,
+            defer=strategy.defer,
+            discount=strategy.discount,
+            counts=counts,
+        )
+        score(line, outcome, total)
+    return name, total, counts
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the scenarios with and without the busy flag and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -415,33 +448,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     scenarios: Sequence[Callable[[int], Line]] = (busy_evenings, *SCENARIOS)
     for scenario in scenarios:
         for name, strategy in STRATEGIES.items():
-            total = Score()
-            counts = Counts()
-            for seed in range(1, arguments.runs + 1):
-                line = scenario(seed)
-                offset = timedelta(minutes=(seed * 37) % 60)
-                household = (
-                    None
-                    if strategy.sensor is None
-                    else Household(
-                        line=line,
-                        rng=random.Random(seed * 7919),
-                        poll_phase=timedelta(seconds=seed % 30),
-                        kind=strategy.sensor,
-                    )
-                )
-                score(
-                    line,
-                    run(
-                        line,
-                        offset,
-                        household,
-                        defer=strategy.defer,
-                        discount=strategy.discount,
-                        counts=counts,
-                    ),
-                    total,
-                )
+            line_name, total, counts = replay(scenario, strategy, arguments.runs)
             judged = sum(counts.verdicts.values()) or 1
             tally = total.slow
             delay = f"{statistics.mean(tally.delays):.2f}" if tally.delays else "-"
@@ -451,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 else "-"
             )
             print(
-                f"{line.name:<19} {name:<34} {tally.sent:>4} {tally.expected:>6} "
+                f"{line_name:<19} {name:<34} {tally.sent:>4} {tally.expected:>6} "
                 f"{tally.false:>5} {tally.missed:>6} {delay:>5} "
                 f"{counts.verdicts.get(Verdict.BUSY, 0) / judged:>5.1%} "
                 f"{counts.verdicts.get(Verdict.UNKNOWN, 0) / judged:>5.1%} "

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-import random
 import statistics
 import sys
 
@@ -274,32 +273,9 @@ def household_downloads(runs: int) -> list[str]:
     rows: list[str] = []
     for scenario in (busy_replay.busy_evenings, evening_congestion):
         for name, strategy in busy_replay.STRATEGIES.items():
-            total = Score()
-            counts = busy_replay.Counts()
-            for seed in range(1, runs + 1):
-                line = scenario(seed)
-                offset = timedelta(minutes=(seed * 37) % 60)
-                household = (
-                    None
-                    if strategy.sensor is None
-                    else busy_replay.Household(
-                        line=line,
-                        rng=random.Random(seed * 7919),
-                        poll_phase=timedelta(seconds=seed % 30),
-                        kind=strategy.sensor,
-                    )
-                )
-                run = busy_replay.run(
-                    line,
-                    offset,
-                    household,
-                    defer=strategy.defer,
-                    discount=strategy.discount,
-                    counts=counts,
-                )
-                score(line, run, total)
+            line_name, total, counts = busy_replay.replay(scenario, strategy, runs)
             rows.append(
-                _row(line.name, name, "slow", total.slow)
+                _row(line_name, name, "slow", total.slow)
                 + f" {counts.deferrals / total.days:>7.2f}"
             )
         rows.append("")
